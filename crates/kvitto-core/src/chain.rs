@@ -1,0 +1,240 @@
+//! Chains: one authorization's receipts checked in the contract's rule order (section 8).
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::instant::Instant;
+use crate::keys::Hash;
+use crate::receipt::Kind;
+use crate::verify::{self, Verified};
+use crate::{Error, KeySet};
+
+/// What a chain needs of one verified receipt: a few dozen bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub seq: u64,
+    pub prev: Option<Hash>,
+    pub hash: Hash,
+    pub issued_at: Instant,
+    pub kind: Kind,
+}
+
+impl From<&Verified> for Link {
+    fn from(v: &Verified) -> Link {
+        Link {
+            seq: v.header.seq,
+            prev: v.header.prev,
+            hash: v.receipt_hash,
+            issued_at: v.header.issued_at,
+            kind: v.header.kind,
+        }
+    }
+}
+
+/// One receipt of a chain as the chain rules see it.
+#[derive(Debug, Clone)]
+pub struct ChainEntry {
+    /// Where the receipt stands in the caller's input (0-based), for messages.
+    pub position: usize,
+    pub receipt_id: Option<String>,
+    /// The authorization_id as verified; `None` for an invalid receipt.
+    pub authorization_id: Option<String>,
+    /// The receipt's link, or why it failed on its own.
+    pub outcome: Result<Link, Error>,
+}
+
+impl ChainEntry {
+    /// The entry for the result of verifying the receipt at `position`.
+    pub fn new(position: usize, receipt_id: Option<String>, result: &Result<Verified, Error>) -> Self {
+        match result {
+            Ok(v) => ChainEntry {
+                position,
+                receipt_id: Some(v.header.receipt_id.clone()),
+                authorization_id: Some(v.header.authorization_id.clone()),
+                outcome: Ok(Link::from(v)),
+            },
+            Err(e) => ChainEntry {
+                position,
+                receipt_id,
+                authorization_id: None,
+                outcome: Err(e.clone()),
+            },
+        }
+    }
+}
+
+/// The verdict on one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub authorization_id: String,
+    /// `Ok` when every rule holds; otherwise the first failing rule's error.
+    pub result: Result<(), Error>,
+    /// The chain ends in `authorization.revoked`, so it is provably complete.
+    /// An open chain's tail could have been cut: truncation is not checked.
+    pub closed: bool,
+    /// The last seq and its receipt hash, among the receipts that verified.
+    pub head: Option<(u64, Hash)>,
+    /// Receipts given, duplicates included.
+    pub receipts: usize,
+    /// Exact duplicates (same receipt hash as one before): reported, not an error.
+    pub duplicates: usize,
+}
+
+impl ChainReport {
+    pub fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// Check one authorization's chain. `explicit` says the caller handed this
+/// list over as one chain, so mixed authorizations are an error
+/// ([`Error::ChainMixed`]); grouped exports never mix.
+pub fn check_chain(authorization_id: &str, entries: &[ChainEntry], explicit: bool) -> ChainReport {
+    let mut links: Vec<&Link> = entries.iter().filter_map(|e| e.outcome.as_ref().ok()).collect();
+    links.sort_by(|a, b| (a.seq, a.hash).cmp(&(b.seq, b.hash)));
+    let before = links.len();
+    links.dedup_by(|a, b| a.hash == b.hash);
+    let duplicates = before - links.len();
+    let head = links.last().map(|l| (l.seq, l.hash));
+    let closed = links
+        .last()
+        .is_some_and(|l| l.kind == Kind::AuthorizationRevoked);
+    ChainReport {
+        authorization_id: String::from(authorization_id),
+        result: rules(entries, &links, explicit),
+        closed,
+        head,
+        receipts: entries.len(),
+        duplicates,
+    }
+}
+
+/// The rules in order; `links` are the verified links sorted by seq, deduplicated.
+fn rules(entries: &[ChainEntry], links: &[&Link], explicit: bool) -> Result<(), Error> {
+    if let Some(bad) = entries.iter().find(|e| e.outcome.is_err()) {
+        let cause = match &bad.outcome {
+            Err(e) => e.clone(),
+            Ok(_) => unreachable!("found by is_err"),
+        };
+        return Err(Error::ChainInvalidReceipt {
+            position: bad.position,
+            receipt_id: bad.receipt_id.clone(),
+            cause: Box::new(cause),
+        });
+    }
+    if explicit {
+        let mut ids = entries.iter().filter_map(|e| e.authorization_id.as_deref());
+        if let Some(first) = ids.next() {
+            if let Some(other) = ids.find(|id| *id != first) {
+                return Err(Error::ChainMixed {
+                    expected: String::from(first),
+                    found: String::from(other),
+                });
+            }
+        }
+    }
+    if let Some(w) = links.windows(2).find(|w| w[0].seq == w[1].seq) {
+        return Err(Error::ChainFork { seq: w[0].seq });
+    }
+    match links.first() {
+        Some(l) if l.seq == 0 => {}
+        first => {
+            return Err(Error::ChainBadStart {
+                first_seq: first.map(|l| l.seq),
+            });
+        }
+    }
+    if let Some(w) = links.windows(2).find(|w| w[1].seq != w[0].seq + 1) {
+        return Err(Error::ChainGap {
+            missing_seq: w[0].seq + 1,
+        });
+    }
+    if let Some(w) = links.windows(2).find(|w| w[1].prev != Some(w[0].hash)) {
+        return Err(Error::ChainBrokenLink { seq: w[1].seq });
+    }
+    if let Some(w) = links.windows(2).find(|w| w[1].issued_at < w[0].issued_at) {
+        return Err(Error::ChainTimeReversal { seq: w[1].seq });
+    }
+    if let Some(w) = links
+        .windows(2)
+        .find(|w| w[0].kind == Kind::AuthorizationRevoked)
+    {
+        return Err(Error::ChainAfterRevocation { seq: w[1].seq });
+    }
+    Ok(())
+}
+
+/// Verify an explicit list of receipts as one chain (rule 2, chain_mixed, applies).
+pub fn verify_chain(receipts: &[&[u8]], keysets: &[KeySet]) -> ChainReport {
+    let entries: Vec<ChainEntry> = receipts
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let result = verify::verify_receipt_in(bytes, keysets);
+            let id = match &result {
+                Ok(_) => None,
+                Err(_) => crate::export::lenient_ids(bytes).receipt_id,
+            };
+            ChainEntry::new(i, id, &result)
+        })
+        .collect();
+    let authorization_id = entries
+        .iter()
+        .find_map(|e| e.authorization_id.clone())
+        .or_else(|| {
+            receipts
+                .iter()
+                .find_map(|b| crate::export::lenient_ids(b).authorization_id)
+        })
+        .unwrap_or_default();
+    check_chain(&authorization_id, &entries, true)
+}
+
+/// Groups receipts by authorization as they stream past, then checks every
+/// chain. Memory grows by one [`ChainEntry`] per receipt.
+#[derive(Debug, Default)]
+pub struct ChainSet {
+    groups: BTreeMap<String, usize>,
+    chains: Vec<(String, Vec<ChainEntry>)>,
+    ungrouped: usize,
+}
+
+impl ChainSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add the receipt at `position`. `authorization_id` is the lenient
+    /// reading of section 9 (see [`crate::export::lenient_ids`]); a receipt
+    /// without one joins no chain and is counted in [`ChainSet::ungrouped`].
+    pub fn add(&mut self, authorization_id: Option<&str>, entry: ChainEntry) {
+        let Some(id) = authorization_id else {
+            self.ungrouped += 1;
+            return;
+        };
+        let slot = match self.groups.get(id) {
+            Some(&slot) => slot,
+            None => {
+                self.groups.insert(String::from(id), self.chains.len());
+                self.chains.push((String::from(id), Vec::new()));
+                self.chains.len() - 1
+            }
+        };
+        self.chains[slot].1.push(entry);
+    }
+
+    /// Receipts that could not be placed in any chain.
+    pub fn ungrouped(&self) -> usize {
+        self.ungrouped
+    }
+
+    /// Check every chain, in order of first appearance.
+    pub fn finish(self) -> Vec<ChainReport> {
+        self.chains
+            .iter()
+            .map(|(id, entries)| check_chain(id, entries, false))
+            .collect()
+    }
+}

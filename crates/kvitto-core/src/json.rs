@@ -1,0 +1,583 @@
+//! The strict JSON profile of the contract (section 2): kvitto's own value type and parser.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::Error;
+
+/// Largest receipt or key document, in bytes of text.
+pub const MAX_SIZE: usize = 1 << 20;
+/// Deepest nesting of arrays and objects; the outermost value counts as 1.
+pub const MAX_DEPTH: usize = 64;
+/// Longest number token, in characters.
+pub const MAX_NUMBER_LEN: usize = 128;
+/// Largest integer magnitude a receipt or key document may hold: 2^53 − 1.
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A parsed JSON value. Objects keep their members in input order; the parser
+/// has already rejected duplicate names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    /// The nearest binary64 value of the number token, correctly rounded.
+    Number(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// The member `name` of an object, or `None` (also for non-objects).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+        match self {
+            Value::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The value as an integer when it is an integral number within ±(2^53 − 1)
+    /// (`1`, `1.0` and `1e0` are all 1).
+    pub fn as_integer(&self) -> Option<i64> {
+        match self {
+            Value::Number(n) if n.abs() <= MAX_SAFE_INTEGER && (*n as i64) as f64 == *n => {
+                Some(*n as i64)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// A short name of the value's JSON type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(String::from(s))
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Value {
+        Value::Number(n as f64)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Number(n as f64)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(n: f64) -> Value {
+        Value::Number(n)
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+impl<T: Into<Value>> From<Vec<T>> for Value {
+    fn from(items: Vec<T>) -> Value {
+        Value::Array(items.into_iter().map(Into::into).collect())
+    }
+}
+
+/// Which limits of section 2 apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Receipts and key documents: every rule, including the 1 MiB size limit
+    /// and the ±(2^53 − 1) magnitude limit.
+    Receipt,
+    /// Arbitrary JSON for canonicalization: every rule but those two.
+    Canon,
+}
+
+/// Parse one JSON value under the strict profile.
+pub fn parse(input: &[u8], profile: Profile) -> Result<Value, Error> {
+    if profile == Profile::Receipt && input.len() > MAX_SIZE {
+        return Err(Error::TooLarge {
+            size: input.len(),
+            limit: MAX_SIZE,
+        });
+    }
+    if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(malformed(0, "byte order mark"));
+    }
+    let text = core::str::from_utf8(input)
+        .map_err(|e| malformed(e.valid_up_to(), "invalid UTF-8"))?;
+    let mut p = Parser {
+        text,
+        bytes: input,
+        pos: 0,
+        depth: 0,
+        safe_integers: profile == Profile::Receipt,
+    };
+    p.skip_ws();
+    let value = p.value()?;
+    p.skip_ws();
+    if p.pos != input.len() {
+        return Err(malformed(p.pos, "data after the JSON value"));
+    }
+    Ok(value)
+}
+
+fn malformed(offset: usize, reason: &'static str) -> Error {
+    Error::MalformedJson { offset, reason }
+}
+
+/// Prefix a member name or array index to the path of a nested duplicate.
+fn nest(err: Error, segment: impl FnOnce() -> String) -> Error {
+    match err {
+        Error::DuplicateKey { path, name } => {
+            let mut full = segment();
+            if !path.is_empty() && !path.starts_with('[') {
+                full.push('.');
+            }
+            full.push_str(&path);
+            Error::DuplicateKey { path: full, name }
+        }
+        other => other,
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+    safe_integers: bool,
+}
+
+impl Parser<'_> {
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, Error> {
+        match self.bytes.get(self.pos) {
+            None => Err(malformed(self.pos, "unexpected end of input")),
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(malformed(self.pos, "expected a JSON value")),
+        }
+    }
+
+    fn literal(&mut self, word: &'static str, value: Value) -> Result<Value, Error> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(value)
+        } else {
+            Err(malformed(self.pos, "expected a JSON value"))
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), Error> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::TooDeep {
+                offset: self.pos,
+                limit: MAX_DEPTH,
+            });
+        }
+        self.pos += 1;
+        self.skip_ws();
+        Ok(())
+    }
+
+    fn array(&mut self) -> Result<Value, Error> {
+        self.enter()?;
+        let mut items = Vec::new();
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            let index = items.len();
+            let item = self
+                .value()
+                .map_err(|e| nest(e, || alloc::format!("[{index}]")))?;
+            items.push(item);
+            self.skip_ws();
+            match self.bytes.get(self.pos) {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(malformed(self.pos, "expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn object(&mut self) -> Result<Value, Error> {
+        self.enter()?;
+        let mut members: Vec<(String, Value)> = Vec::new();
+        if self.bytes.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            if self.bytes.get(self.pos) != Some(&b'"') {
+                return Err(malformed(self.pos, "expected a member name"));
+            }
+            let name = self.string()?;
+            self.skip_ws();
+            if self.bytes.get(self.pos) != Some(&b':') {
+                return Err(malformed(self.pos, "expected ':'"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let value = self.value().map_err(|e| nest(e, || name.clone()))?;
+            members.push((name, value));
+            self.skip_ws();
+            match self.bytes.get(self.pos) {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    check_duplicates(&members)?;
+                    return Ok(Value::Object(members));
+                }
+                _ => return Err(malformed(self.pos, "expected ',' or '}'")),
+            }
+        }
+    }
+
+    /// A string token starting at the opening quote; returns its unescaped text.
+    fn string(&mut self) -> Result<String, Error> {
+        self.pos += 1;
+        let mut out = String::new();
+        let mut run_start = self.pos;
+        loop {
+            let Some(&b) = self.bytes.get(self.pos) else {
+                return Err(malformed(self.pos, "unterminated string"));
+            };
+            match b {
+                b'"' => {
+                    out.push_str(&self.text[run_start..self.pos]);
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    out.push_str(&self.text[run_start..self.pos]);
+                    self.escape(&mut out)?;
+                    run_start = self.pos;
+                }
+                0x00..=0x1F => {
+                    return Err(malformed(self.pos, "control character in a string"));
+                }
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    /// One escape sequence starting at the backslash.
+    fn escape(&mut self, out: &mut String) -> Result<(), Error> {
+        let start = self.pos;
+        let c = match self.bytes.get(self.pos + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let hi = self.hex4(self.pos + 2)?;
+                self.pos += 6;
+                let code = match hi {
+                    0xD800..=0xDBFF => {
+                        let lo = if self.bytes[self.pos..].starts_with(b"\\u") {
+                            self.hex4(self.pos + 2)?
+                        } else {
+                            return Err(Error::InvalidString { offset: start });
+                        };
+                        if !(0xDC00..=0xDFFF).contains(&lo) {
+                            return Err(Error::InvalidString { offset: start });
+                        }
+                        self.pos += 6;
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    }
+                    0xDC00..=0xDFFF => return Err(Error::InvalidString { offset: start }),
+                    _ => hi,
+                };
+                // Every code point outside the surrogate range is a char.
+                let ch = char::from_u32(code).ok_or(Error::InvalidString { offset: start })?;
+                out.push(ch);
+                return Ok(());
+            }
+            Some(_) => return Err(malformed(start, "invalid escape")),
+            None => return Err(malformed(start, "unterminated string")),
+        };
+        out.push(c);
+        self.pos += 2;
+        Ok(())
+    }
+
+    fn hex4(&self, at: usize) -> Result<u32, Error> {
+        let digits = self
+            .bytes
+            .get(at..at + 4)
+            .ok_or(malformed(at, "truncated \\u escape"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                b'A'..=b'F' => d - b'A' + 10,
+                _ => return Err(malformed(at, "invalid \\u escape")),
+            };
+            v = (v << 4) | u32::from(n);
+        }
+        Ok(v)
+    }
+
+    fn number(&mut self) -> Result<Value, Error> {
+        let start = self.pos;
+        let end = scan_number(self.bytes, start).ok_or(malformed(start, "invalid number"))?;
+        self.pos = end;
+        if end - start > MAX_NUMBER_LEN {
+            return Err(Error::NumberOutOfRange { offset: start });
+        }
+        let n: f64 = self.text[start..end]
+            .parse()
+            .map_err(|_| malformed(start, "invalid number"))?;
+        if !n.is_finite() || (self.safe_integers && n.abs() > MAX_SAFE_INTEGER) {
+            return Err(Error::NumberOutOfRange { offset: start });
+        }
+        Ok(Value::Number(n))
+    }
+}
+
+/// The end of the number token at `start` by the JSON grammar, or `None`.
+pub(crate) fn scan_number(b: &[u8], start: usize) -> Option<usize> {
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let mut i = start;
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            while digit(i) {
+                i += 1;
+            }
+        }
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digit(i) {
+            return None;
+        }
+        while digit(i) {
+            i += 1;
+        }
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        if !digit(i) {
+            return None;
+        }
+        while digit(i) {
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
+/// Reject an object whose member names repeat. Small objects compare
+/// pairwise; large ones sort, so a hostile object costs O(n log n).
+fn check_duplicates(members: &[(String, Value)]) -> Result<(), Error> {
+    let dup = |name: &str| Error::DuplicateKey {
+        path: String::new(),
+        name: String::from(name),
+    };
+    if members.len() <= 16 {
+        for (i, (a, _)) in members.iter().enumerate() {
+            if members[i + 1..].iter().any(|(b, _)| a == b) {
+                return Err(dup(a));
+            }
+        }
+        return Ok(());
+    }
+    let mut names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    match names.windows(2).find(|w| w[0] == w[1]) {
+        Some(w) => Err(dup(w[0])),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(input: &str) -> &'static str {
+        match parse(input.as_bytes(), Profile::Receipt) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn strict_profile() {
+        assert_eq!(code(r#"{"a":1}"#), "ok");
+        assert_eq!(code(r#"{"a":1,"a":2}"#), "duplicate_key");
+        assert_eq!(code(r#"{"a":1,"\u0061":2}"#), "duplicate_key");
+        assert_eq!(code(r#"{"x":{"a":1,"a":2}}"#), "duplicate_key");
+        assert_eq!(code(r#""\ud800""#), "invalid_string");
+        assert_eq!(code(r#""\udc00\ud800""#), "invalid_string");
+        assert_eq!(code(r#""\ud83d\ude00""#), "ok");
+        assert_eq!(code(r#""\uffff""#), "ok");
+        assert_eq!(code("9007199254740991"), "ok");
+        assert_eq!(code("-9007199254740991"), "ok");
+        assert_eq!(code("9007199254740992"), "number_out_of_range");
+        assert_eq!(code("1e400"), "number_out_of_range");
+        assert_eq!(code("NaN"), "malformed_json");
+        assert_eq!(code("Infinity"), "malformed_json");
+        assert_eq!(code("01"), "malformed_json");
+        assert_eq!(code("1."), "malformed_json");
+        assert_eq!(code("\u{feff}{}"), "malformed_json");
+        assert_eq!(code("{} x"), "malformed_json");
+        assert_eq!(code("{} \n\t\r"), "ok");
+        assert_eq!(code("\"a\u{1}\""), "malformed_json");
+        assert_eq!(code(""), "malformed_json");
+    }
+
+    #[test]
+    fn depth_limit() {
+        let ok = "[".repeat(64) + &"]".repeat(64);
+        let deep = "[".repeat(65) + &"]".repeat(65);
+        assert_eq!(code(&ok), "ok");
+        assert_eq!(code(&deep), "too_deep");
+    }
+
+    #[test]
+    fn number_token_length() {
+        let ok = alloc::format!("0.{}", "1".repeat(126));
+        let long = alloc::format!("0.{}", "1".repeat(127));
+        assert_eq!(ok.len(), 128);
+        assert_eq!(code(&ok), "ok");
+        assert_eq!(code(&long), "number_out_of_range");
+    }
+
+    #[test]
+    fn integers() {
+        let v = parse(b"[1, 1.0, 1e0, 1.0000000000000001, 1.5]", Profile::Receipt).unwrap();
+        let items = v.as_array().unwrap();
+        for item in &items[..4] {
+            assert_eq!(item.as_integer(), Some(1));
+        }
+        assert_eq!(items[4].as_integer(), None);
+    }
+
+    #[test]
+    fn canon_profile_allows_large_numbers() {
+        assert!(parse(b"1e300", Profile::Canon).is_ok());
+        assert_eq!(
+            parse(b"1e400", Profile::Canon).unwrap_err().code(),
+            "number_out_of_range"
+        );
+    }
+
+    #[test]
+    fn duplicate_path() {
+        let err = parse(br#"{"p":{"s":[{"c":{"a":1,"a":2}}]}}"#, Profile::Receipt).unwrap_err();
+        assert_eq!(
+            err,
+            Error::DuplicateKey {
+                path: "p.s[0].c".into(),
+                name: "a".into()
+            }
+        );
+    }
+
+    #[test]
+    fn large_object_duplicates() {
+        let mut s = String::from("{");
+        for i in 0..100 {
+            s.push_str(&alloc::format!("\"k{i}\":0,"));
+        }
+        s.push_str("\"k50\":1}");
+        assert_eq!(code(&s), "duplicate_key");
+    }
+}

@@ -1,0 +1,153 @@
+//! Verifying one receipt, and many, in the contract's order of checks (section 7).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ed25519_dalek::Signature;
+use sha2::{Digest, Sha256};
+
+use crate::json::{self, Profile, Value};
+use crate::keys::{Hash, Key, KeySet, KeyStatus};
+use crate::receipt::{self, Header};
+use crate::{b64, jcs, Error};
+
+/// The domain-separation prefix of a receipt's signing input, without its LF.
+pub const RECEIPT_CONTEXT: &[u8] = b"kvitto/receipt/v1";
+
+/// A receipt that passed every check.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The checked common members of the payload.
+    pub header: Header,
+    /// The whole payload as parsed.
+    pub payload: Value,
+    /// `sha256:` of the payload's canonical bytes: what the next receipt's `prev` names.
+    pub receipt_hash: Hash,
+    /// The key that signed it.
+    pub key: Key,
+}
+
+/// The signing input of a payload with these canonical bytes:
+/// `kvitto/receipt/v1`, LF, then the bytes.
+pub fn signing_input(canonical_payload: &[u8]) -> Vec<u8> {
+    let mut input = Vec::with_capacity(RECEIPT_CONTEXT.len() + 1 + canonical_payload.len());
+    input.extend_from_slice(RECEIPT_CONTEXT);
+    input.push(b'\n');
+    input.extend_from_slice(canonical_payload);
+    input
+}
+
+/// Verify one receipt against one workspace's key document.
+///
+/// # Security
+///
+/// The receipt is judged only by what it parses to, never by its byte layout:
+/// the payload is canonicalized (RFC 8785) and the signature is checked over
+/// `kvitto/receipt/v1` LF `JCS(payload)`. Checks run in the contract's order
+/// and the first failure decides the error:
+///
+/// 1. size over 1 MiB, then the strict JSON profile: invalid UTF-8, a BOM,
+///    trailing data, duplicate member names at any depth (after unescaping),
+///    lone surrogates, number tokens over 128 characters or values beyond
+///    ±(2^53 − 1), nesting over 64. Ambiguous JSON is rejected, never
+///    repaired, so two parsers can never see two different payloads;
+/// 2. the outer object and its payload object; a `v` other than 1;
+/// 3. every member of the payload's kind with its type, and no member
+///    beside `payload` and `sig` outside it;
+/// 4. the workspace of the key document; 5. the kid;
+/// 6. `sig` must be canonical unpadded base64url (one string per signature,
+///    so signatures are not malleable through their encoding), then
+///    Ed25519 with [`ed25519_dalek::VerifyingKey::verify_strict`]: S < ℓ,
+///    R compared byte for byte with the recomputed point, and neither R nor
+///    the key of small order. This rejects every signature that some
+///    verifiers accept and others reject (the cofactored equation of
+///    ZIP-215, non-canonical R). Batch verification is never used: it
+///    accepts some signatures with a torsioned R depending on the batch;
+/// 7. the key's status (a revoked key verifies nothing) and its window
+///    `not_before <= issued_at < not_after`, compared to the nanosecond.
+///
+/// Keys in the document were already checked when it was read: canonical,
+/// prime-order points only (see [`KeySet::from_bytes`]).
+pub fn verify_receipt(bytes: &[u8], keys: &KeySet) -> Result<Verified, Error> {
+    verify_receipt_in(bytes, core::slice::from_ref(keys))
+}
+
+/// Verify one receipt against the key document of its own workspace, chosen
+/// from `keysets` by `payload.workspace_id` (exports may span workspaces).
+pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, Error> {
+    let receipt = json::parse(bytes, Profile::Receipt)?;
+    let payload = receipt::check_envelope(&receipt)?;
+    let (header, sig) = receipt::check_shape(&receipt, payload)?;
+    let keys = keysets
+        .iter()
+        .find(|k| k.workspace_id() == header.workspace_id)
+        .ok_or_else(|| Error::WorkspaceMismatch {
+            receipt: header.workspace_id.clone(),
+            keys: workspace_list(keysets),
+        })?;
+    let key = keys.key(&header.kid).ok_or_else(|| Error::UnknownKid {
+        kid: header.kid.clone(),
+    })?;
+    let sig_bytes = b64::decode::<64>(sig).map_err(|e| Error::BadSignatureEncoding {
+        reason: e.reason(),
+    })?;
+    let canonical = jcs::to_vec(payload);
+    let signature = Signature::from_bytes(&sig_bytes);
+    key.verifying_key
+        .verify_strict(&signing_input(&canonical), &signature)
+        .map_err(|_| Error::SignatureInvalid {
+            kid: header.kid.clone(),
+        })?;
+    if key.status == KeyStatus::Revoked {
+        return Err(Error::KeyRevoked {
+            kid: header.kid.clone(),
+        });
+    }
+    if !key.valid_at(header.issued_at) {
+        return Err(Error::KeyNotValidAt {
+            kid: header.kid.clone(),
+            issued_at: format!("{}", header.issued_at),
+            not_before: format!("{}", key.not_before),
+            not_after: key.not_after.map(|t| format!("{t}")),
+        });
+    }
+    let receipt_hash = Hash(Sha256::digest(&canonical).into());
+    let key = key.clone();
+    let payload = match receipt {
+        Value::Object(members) => members
+            .into_iter()
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| v)
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    Ok(Verified {
+        header,
+        payload,
+        receipt_hash,
+        key,
+    })
+}
+
+fn workspace_list(keysets: &[KeySet]) -> String {
+    let names: Vec<&str> = keysets.iter().map(KeySet::workspace_id).collect();
+    names.join(", ")
+}
+
+/// Verify many receipts. The verdicts are exactly those of calling
+/// [`verify_receipt_in`] on each, in order: every signature is checked on its
+/// own with `verify_strict` (no batch equation ever decides a verdict).
+///
+/// Each call is independent and `KeySet` is `Sync`, so callers with threads
+/// may split the input into chunks and run this on each chunk in parallel;
+/// the concatenated results are the same.
+pub fn verify_many<'a, I>(receipts: I, keysets: &[KeySet]) -> Vec<Result<Verified, Error>>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    receipts
+        .into_iter()
+        .map(|bytes| verify_receipt_in(bytes, keysets))
+        .collect()
+}
