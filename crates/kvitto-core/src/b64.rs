@@ -27,7 +27,9 @@ impl B64Error {
     pub fn reason(self) -> &'static str {
         match self {
             B64Error::Length => "wrong length for unpadded base64url",
-            B64Error::Alphabet => "character outside the base64url alphabet (A-Z a-z 0-9 - _), or padding",
+            B64Error::Alphabet => {
+                "character outside the base64url alphabet (A-Z a-z 0-9 - _), or padding"
+            }
             B64Error::TrailingBits => "non-canonical base64url: unused trailing bits are not zero",
         }
     }

@@ -47,7 +47,11 @@ pub struct ChainEntry {
 
 impl ChainEntry {
     /// The entry for the result of verifying the receipt at `position`.
-    pub fn new(position: usize, receipt_id: Option<String>, result: &Result<Verified, Error>) -> Self {
+    pub fn new(
+        position: usize,
+        receipt_id: Option<String>,
+        result: &Result<Verified, Error>,
+    ) -> Self {
         match result {
             Ok(v) => ChainEntry {
                 position,
@@ -92,7 +96,10 @@ impl ChainReport {
 /// list over as one chain, so mixed authorizations are an error
 /// ([`Error::ChainMixed`]); grouped exports never mix.
 pub fn check_chain(authorization_id: &str, entries: &[ChainEntry], explicit: bool) -> ChainReport {
-    let mut links: Vec<&Link> = entries.iter().filter_map(|e| e.outcome.as_ref().ok()).collect();
+    let mut links: Vec<&Link> = entries
+        .iter()
+        .filter_map(|e| e.outcome.as_ref().ok())
+        .collect();
     links.sort_by(|a, b| (a.seq, a.hash).cmp(&(b.seq, b.hash)));
     let before = links.len();
     links.dedup_by(|a, b| a.hash == b.hash);
@@ -236,5 +243,84 @@ impl ChainSet {
             .iter()
             .map(|(id, entries)| check_chain(id, entries, false))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{chain, keyset};
+    use alloc::vec;
+
+    fn check(receipts: &[String]) -> ChainReport {
+        let bytes: Vec<&[u8]> = receipts.iter().map(|r| r.as_bytes()).collect();
+        verify_chain(&bytes, &[keyset()])
+    }
+
+    fn code(receipts: &[String]) -> &'static str {
+        match check(receipts).result {
+            Ok(()) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn complete_closed_and_shuffled() {
+        let c = chain("auth_a", 5, true);
+        let report = check(&c);
+        assert_eq!(report.result, Ok(()));
+        assert!(report.closed);
+        assert_eq!(report.head.map(|h| h.0), Some(4));
+        let shuffled = vec![
+            c[3].clone(),
+            c[0].clone(),
+            c[4].clone(),
+            c[2].clone(),
+            c[1].clone(),
+        ];
+        assert_eq!(check(&shuffled), ChainReport { ..report });
+        let open = chain("auth_a", 4, false);
+        let report = check(&open);
+        assert!(report.is_ok() && !report.closed);
+    }
+
+    #[test]
+    fn rules() {
+        let c = chain("auth_a", 5, true);
+        let other = chain("auth_b", 5, true);
+        assert_eq!(
+            code(&[c[0].clone(), c[1].clone(), c[3].clone()]),
+            "chain_gap"
+        );
+        assert_eq!(code(&c[1..]), "chain_bad_start");
+        assert_eq!(code(&[]), "chain_bad_start");
+        let mut dup = c.clone();
+        dup.push(c[2].clone());
+        let report = check(&dup);
+        assert_eq!((report.result.is_ok(), report.duplicates), (true, 1));
+        let mut mixed = c.clone();
+        mixed.push(other[0].clone());
+        assert_eq!(code(&mixed), "chain_mixed");
+        let mut bad = c.clone();
+        bad[2] = bad[2].replace("email.send", "email.read");
+        let report = check(&bad);
+        match report.result {
+            Err(Error::ChainInvalidReceipt {
+                position, cause, ..
+            }) => {
+                assert_eq!((position, cause.code()), (2, "signature_invalid"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A longer chain forks at seq 4 against the closed one, and with the
+        // revocation gone, seq 4 follows seq 3's revocation in none.
+        let long = chain("auth_a", 6, false);
+        let mut fork = c.clone();
+        fork.push(long[4].clone());
+        assert_eq!(code(&fork), "chain_fork");
+        let mut after = c.clone();
+        after.push(long[5].clone());
+        // seq 5's prev is long[4]'s hash, not c[4]'s: the link breaks first.
+        assert_eq!(code(&after), "chain_broken_link");
     }
 }

@@ -219,12 +219,13 @@ impl fmt::Display for Error {
                 }
                 write!(f, " is invalid: {}: {cause}", cause.code())
             }
-            Error::ChainMixed { expected, found } => write!(
-                f,
-                "chain mixes authorizations {expected:?} and {found:?}"
-            ),
+            Error::ChainMixed { expected, found } => {
+                write!(f, "chain mixes authorizations {expected:?} and {found:?}")
+            }
             Error::ChainFork { seq } => write!(f, "two different receipts have seq {seq}"),
-            Error::ChainBadStart { first_seq: Some(seq) } => {
+            Error::ChainBadStart {
+                first_seq: Some(seq),
+            } => {
                 write!(f, "chain has no seq 0 (first seq is {seq})")
             }
             Error::ChainBadStart { first_seq: None } => {

@@ -316,9 +316,18 @@ impl Scanner {
                         St::ValueOrClose
                     }
                     b'"' => St::Str { key: false },
-                    b't' => St::Lit { word: b"true", at: 1 },
-                    b'f' => St::Lit { word: b"false", at: 1 },
-                    b'n' => St::Lit { word: b"null", at: 1 },
+                    b't' => St::Lit {
+                        word: b"true",
+                        at: 1,
+                    },
+                    b'f' => St::Lit {
+                        word: b"false",
+                        at: 1,
+                    },
+                    b'n' => St::Lit {
+                        word: b"null",
+                        at: 1,
+                    },
                     b'-' => St::Num(Num::Minus),
                     b'0' => St::Num(Num::Zero),
                     b'1'..=b'9' => St::Num(Num::Int),
@@ -694,5 +703,145 @@ pub fn verify_export(input: &[u8], keysets: &[KeySet], chains: bool) -> ExportRe
         records,
         chains: if chains { set.finish() } else { Vec::new() },
         ungrouped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{chain, keyset};
+    use alloc::vec;
+
+    fn spans(input: &str) -> Vec<(&str, usize, Option<usize>)> {
+        records(input.as_bytes())
+            .into_iter()
+            .map(|r| (core::str::from_utf8(r.bytes).unwrap(), r.line, r.index))
+            .collect()
+    }
+
+    #[test]
+    fn framing_rules() {
+        assert_eq!(spans(" {\"a\":\n1} \n"), vec![("{\"a\":\n1}", 1, None)]);
+        assert_eq!(
+            spans("[\n {\"a\":1},\n\n {\"b\":2}\n]"),
+            vec![("{\"a\":1}", 2, Some(0)), ("{\"b\":2}", 4, Some(1))]
+        );
+        assert_eq!(
+            spans("{\"a\":1}\r\n\r\n  \n{\"b\":2}\r\nbroken\n"),
+            vec![
+                ("{\"a\":1}", 1, None),
+                ("{\"b\":2}", 4, None),
+                ("broken", 5, None)
+            ]
+        );
+        // A CR not followed by LF stays (and is JSON white space).
+        assert_eq!(spans("{}\n{}\r"), vec![("{}", 1, None), ("{}\r", 2, None)]);
+        assert_eq!(spans(""), vec![]);
+        assert_eq!(spans(" \n\t\r\n"), vec![]);
+        assert_eq!(spans("42"), vec![("42", 1, None)]);
+        assert_eq!(spans("[]"), vec![]);
+        // Grammar only: duplicates and lone surrogates do not change framing.
+        assert_eq!(
+            spans("{\"a\":1,\"a\":\"\\ud800\"}"),
+            vec![("{\"a\":1,\"a\":\"\\ud800\"}", 1, None)]
+        );
+        // A BOM makes the input JSON Lines.
+        assert_eq!(spans("\u{feff}{}"), vec![("\u{feff}{}", 1, None)]);
+    }
+
+    #[test]
+    fn scanner_chunking_and_depth() {
+        let input = b"[1, -0.5e+3, \"a\\u00e9\\\"\", {\"k\": [true, false, null]}] ";
+        let whole = Scanner::new().feed(input);
+        for split in 0..input.len() {
+            let mut s = Scanner::new();
+            let first = s.feed(&input[..split]);
+            let result = if first == Scan::NeedMore {
+                s.feed(&input[split..])
+            } else {
+                first
+            };
+            assert_eq!(result, whole, "split at {split}");
+        }
+        assert_eq!(
+            whole,
+            Scan::Done {
+                start: 0,
+                end: input.len() - 1
+            }
+        );
+        let deep = "[".repeat(200_000) + &"]".repeat(200_000);
+        assert_eq!(
+            Scanner::new().feed(deep.as_bytes()),
+            Scan::Done {
+                start: 0,
+                end: deep.len()
+            }
+        );
+        let mut s = Scanner::new();
+        assert_eq!(s.feed(b" 12"), Scan::NeedMore);
+        assert_eq!(s.finish(), Scan::Done { start: 1, end: 3 });
+        for bad in [
+            "[1,]",
+            "{\"a\" 1}",
+            "01",
+            "tru",
+            "[}",
+            "\"\u{1}\"",
+            "-",
+            "1.e3",
+            "{} {}",
+        ] {
+            assert_eq!(framing(bad.as_bytes()), Framing::Lines, "{bad}");
+        }
+        let mut s = Scanner::new();
+        assert_eq!(s.feed(b"[1,]"), Scan::Invalid { at: 3 });
+    }
+
+    #[test]
+    fn lenient_grouping() {
+        let ids = lenient_ids(
+            br#"{"payload":{"authorization_id":"x","a":{"b":[1,{"authorization_id":"no"}]},"authorization_id":"a\u0062","receipt_id":7},"payload":{"authorization_id":"last","x":1,"x":2}}"#,
+        );
+        assert_eq!(ids.authorization_id.as_deref(), Some("last"));
+        assert_eq!(ids.receipt_id, None);
+        let ids = lenient_ids(br#"{"payload":{"authorization_id":"a\u0062\ud800"}}"#);
+        assert_eq!(ids.authorization_id.as_deref(), Some("ab\u{FFFD}"));
+        assert_eq!(
+            lenient_ids(b"{\"payload\":{\"authorization_id\":\"a\"}"),
+            LenientIds::default()
+        );
+        let deep = alloc::format!(
+            "{{\"x\":{}{}, \"payload\":{{\"authorization_id\":\"d\"}}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(
+            lenient_ids(deep.as_bytes()).authorization_id.as_deref(),
+            Some("d")
+        );
+    }
+
+    #[test]
+    fn export_with_chains() {
+        let mut lines = chain("auth_a", 3, true);
+        lines.extend(chain("auth_b", 3, false));
+        lines[4] = lines[4].replace("email.send", "email.read");
+        let input = lines.join("\n");
+        let report = verify_export(input.as_bytes(), &[keyset()], true);
+        assert_eq!(report.records.len(), 6);
+        assert!(!report.is_valid());
+        assert_eq!(report.chains.len(), 2);
+        assert!(report.chains[0].is_ok() && report.chains[0].closed);
+        assert_eq!(
+            report.chains[1].result.as_ref().unwrap_err().code(),
+            "chain_invalid_receipt"
+        );
+        assert_eq!(
+            report.records[4].ids.authorization_id.as_deref(),
+            Some("auth_b")
+        );
+        let empty = verify_export(b"\n", &[keyset()], true);
+        assert!(empty.records.is_empty() && !empty.is_valid());
     }
 }

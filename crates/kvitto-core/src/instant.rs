@@ -31,8 +31,7 @@ impl Instant {
         if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) {
             return None;
         }
-        if day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59
-        {
+        if day < 1 || day > days_in_month(year, month) || hour > 23 || minute > 59 || second > 59 {
             return None;
         }
         let nanos = match &b[19..b.len() - 1] {
@@ -44,10 +43,8 @@ impl Instant {
             _ => return None,
         };
         let days = days_from_civil(i64::from(year), month, day);
-        let secs = days * 86_400
-            + i64::from(hour) * 3600
-            + i64::from(minute) * 60
-            + i64::from(second);
+        let secs =
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
         Some(Instant { secs, nanos })
     }
 
@@ -143,7 +140,12 @@ mod tests {
         let c = Instant::parse("2026-11-22T01:15:00.1Z").unwrap();
         assert!(a < b && b < c);
         assert_eq!(Instant::parse("2026-11-22T01:15:00.0Z"), Some(a));
-        assert_eq!(Instant::parse("1970-01-01T00:00:00Z").unwrap().unix_seconds(), 0);
+        assert_eq!(
+            Instant::parse("1970-01-01T00:00:00Z")
+                .unwrap()
+                .unix_seconds(),
+            0
+        );
         assert_eq!(
             Instant::parse("2024-02-29T12:00:00Z").unwrap().to_string(),
             "2024-02-29T12:00:00Z"

@@ -4,8 +4,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
-use crate::json::{self, Profile, Value};
 use crate::Error;
+use crate::json::{self, Profile, Value};
 
 /// Canonicalize arbitrary JSON text: the strict profile over the whole
 /// binary64 range (no 1 MiB and no ±(2^53 − 1) limit), then RFC 8785.

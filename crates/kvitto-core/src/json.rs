@@ -161,8 +161,8 @@ pub fn parse(input: &[u8], profile: Profile) -> Result<Value, Error> {
     if input.starts_with(&[0xEF, 0xBB, 0xBF]) {
         return Err(malformed(0, "byte order mark"));
     }
-    let text = core::str::from_utf8(input)
-        .map_err(|e| malformed(e.valid_up_to(), "invalid UTF-8"))?;
+    let text =
+        core::str::from_utf8(input).map_err(|e| malformed(e.valid_up_to(), "invalid UTF-8"))?;
     let mut p = Parser {
         text,
         bytes: input,

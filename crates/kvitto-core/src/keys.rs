@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::instant::Instant;
 use crate::json::{self, Profile, Value};
-use crate::{b64, Error};
+use crate::{Error, b64};
 
 /// A SHA-256 digest, written `sha256:` + 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -181,9 +181,8 @@ impl KeySet {
             if !is_ed25519 {
                 continue; // RFC 7517 §5: ignore keys of types we do not know.
             }
-            let key = parse_key(entry).map_err(|reason| {
-                Error::keys_invalid(format!("keys[{i}]: {reason}"))
-            })?;
+            let key = parse_key(entry)
+                .map_err(|reason| Error::keys_invalid(format!("keys[{i}]: {reason}")))?;
             if keys.iter().any(|k| k.kid == key.kid) {
                 return Err(Error::keys_invalid(format!(
                     "keys[{i}]: duplicate kid {:?}",

@@ -37,14 +37,16 @@ pub mod keys;
 pub mod receipt;
 #[cfg(feature = "sign")]
 pub mod sign;
+#[cfg(test)]
+mod testutil;
 pub mod verify;
 
-pub use chain::{check_chain, verify_chain, ChainEntry, ChainReport, ChainSet, Link};
+pub use chain::{ChainEntry, ChainReport, ChainSet, Link, check_chain, verify_chain};
 pub use error::Error;
-pub use export::{records, verify_export, ExportReport, Record, RecordReport};
+pub use export::{ExportReport, Record, RecordReport, records, verify_export};
 pub use instant::Instant;
 pub use jcs::canonicalize;
-pub use json::{parse, Profile, Value};
+pub use json::{Profile, Value, parse};
 pub use keys::{Hash, Key, KeySet, KeyStatus};
 pub use receipt::{Header, Kind};
-pub use verify::{verify_many, verify_receipt, verify_receipt_in, Verified};
+pub use verify::{Verified, verify_many, verify_receipt, verify_receipt_in};

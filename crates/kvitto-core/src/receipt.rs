@@ -3,16 +3,15 @@
 use alloc::format;
 use alloc::string::String;
 
+use crate::Error;
 use crate::instant::Instant;
 use crate::json::Value;
 use crate::keys::Hash;
-use crate::Error;
 
 /// Whether `s` is an id: 1 to 128 characters of `A-Za-z0-9._:-`.
 pub fn is_id(s: &str) -> bool {
     (1..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
@@ -103,7 +102,10 @@ pub(crate) fn check_shape<'a>(
         .flatten()
         .find(|(k, _)| k != "payload" && k != "sig")
     {
-        return Err(Error::bad(name, "unexpected member: a receipt has exactly payload and sig"));
+        return Err(Error::bad(
+            name,
+            "unexpected member: a receipt has exactly payload and sig",
+        ));
     }
     let sig = outer.string("sig")?;
     let p = Members {
@@ -123,9 +125,17 @@ pub(crate) fn check_shape<'a>(
     let prev = match p.get("prev")? {
         Value::Null => None,
         Value::String(s) => Some(Hash::parse_strict(s).ok_or_else(|| {
-            p.bad("prev", "must be sha256: followed by 64 lowercase hex digits")
+            p.bad(
+                "prev",
+                "must be sha256: followed by 64 lowercase hex digits",
+            )
         })?),
-        other => return Err(p.bad("prev", format!("must be a string or null, not {}", other.type_name()))),
+        other => {
+            return Err(p.bad(
+                "prev",
+                format!("must be a string or null, not {}", other.type_name()),
+            ));
+        }
     };
     if (seq == 0) != prev.is_none() {
         return Err(p.bad("prev", "must be null exactly when seq is 0"));
@@ -177,9 +187,15 @@ fn check_created(p: &Members<'_>) -> Result<(), Error> {
     p.string("agent_id")?;
     for (i, scope) in p.array("scopes")?.iter().enumerate() {
         let path = format!("payload.scopes[{i}]");
-        let s = Members { value: scope, path: &path };
+        let s = Members {
+            value: scope,
+            path: &path,
+        };
         if scope.as_object().is_none() {
-            return Err(Error::bad(&path, format!("must be an object, not {}", scope.type_name())));
+            return Err(Error::bad(
+                &path,
+                format!("must be an object, not {}", scope.type_name()),
+            ));
         }
         s.string("name")?;
         s.object("constraints")?;
@@ -211,9 +227,18 @@ fn check_check(p: &Members<'_>) -> Result<(), Error> {
     }
     let reason = p.string("reason")?;
     if (decision == "allow") != (reason == "ok") {
-        return Err(p.bad("reason", "must be \"ok\" exactly when the decision is allow"));
+        return Err(p.bad(
+            "reason",
+            "must be \"ok\" exactly when the decision is allow",
+        ));
     }
-    for name in ["resource", "session_id", "confirm_nonce", "escalation_id", "escalation_to"] {
+    for name in [
+        "resource",
+        "session_id",
+        "confirm_nonce",
+        "escalation_id",
+        "escalation_to",
+    ] {
         p.nullable(name, |m, n| m.string(n).map(drop))?;
     }
     p.object("context")?;
@@ -221,9 +246,15 @@ fn check_check(p: &Members<'_>) -> Result<(), Error> {
     p.nullable("budget", |m, n| {
         let budget = m.get(n)?;
         if budget.as_object().is_none() {
-            return Err(m.bad(n, format!("must be an object or null, not {}", budget.type_name())));
+            return Err(m.bad(
+                n,
+                format!("must be an object or null, not {}", budget.type_name()),
+            ));
         }
-        let b = Members { value: budget, path: "payload.budget" };
+        let b = Members {
+            value: budget,
+            path: "payload.budget",
+        };
         for figure in ["limit_micros", "spent_before_micros", "spent_after_micros"] {
             b.count(figure)?;
         }
@@ -252,10 +283,17 @@ impl<'a> Members<'a> {
     }
 
     fn get(&self, name: &str) -> Result<&'a Value, Error> {
-        self.value.get(name).ok_or_else(|| self.bad(name, "missing"))
+        self.value
+            .get(name)
+            .ok_or_else(|| self.bad(name, "missing"))
     }
 
-    fn typed<T>(&self, name: &str, want: &str, f: impl FnOnce(&'a Value) -> Option<T>) -> Result<T, Error> {
+    fn typed<T>(
+        &self,
+        name: &str,
+        want: &str,
+        f: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<T, Error> {
         let v = self.get(name)?;
         f(v).ok_or_else(|| self.bad(name, format!("must be {want}, not {}", v.type_name())))
     }
@@ -302,14 +340,20 @@ impl<'a> Members<'a> {
         match v.as_integer() {
             Some(n) if n >= 0 => Ok(n as u64),
             Some(_) => Err(self.bad(name, "must not be negative")),
-            None => Err(self.bad(name, format!("must be an integer, not {}", describe_number(v)))),
+            None => Err(self.bad(
+                name,
+                format!("must be an integer, not {}", describe_number(v)),
+            )),
         }
     }
 
     fn instant(&self, name: &str) -> Result<Instant, Error> {
         let s = self.string(name)?;
         Instant::parse(s).ok_or_else(|| {
-            self.bad(name, "must be an RFC 3339 UTC instant: YYYY-MM-DDTHH:MM:SS[.fraction]Z")
+            self.bad(
+                name,
+                "must be an RFC 3339 UTC instant: YYYY-MM-DDTHH:MM:SS[.fraction]Z",
+            )
         })
     }
 

@@ -65,7 +65,10 @@ impl IssuerKey {
             ("x", Value::from(self.x())),
             ("status", Value::from(status.as_str())),
             ("not_before", Value::from(not_before)),
-            ("not_after", not_after.map(Value::from).unwrap_or(Value::Null)),
+            (
+                "not_after",
+                not_after.map(Value::from).unwrap_or(Value::Null),
+            ),
         ])
     }
 
@@ -79,7 +82,10 @@ impl IssuerKey {
     pub fn sign_payload(&self, payload: &Value) -> Signed {
         let canonical = jcs::to_vec(payload);
         let sig = b64::encode(&self.sign_bytes(&signing_input(&canonical)));
-        let receipt = object([("payload", payload.clone()), ("sig", Value::from(sig.as_str()))]);
+        let receipt = object([
+            ("payload", payload.clone()),
+            ("sig", Value::from(sig.as_str())),
+        ]);
         let json = String::from_utf8(jcs::to_vec(&receipt)).unwrap_or_default();
         Signed {
             receipt,
@@ -140,8 +146,14 @@ pub fn payload<'a>(
         (String::from("v"), Value::from(1u64)),
         (String::from("kind"), Value::from(kind.as_str())),
         (String::from("receipt_id"), Value::from(common.receipt_id)),
-        (String::from("workspace_id"), Value::from(common.workspace_id)),
-        (String::from("authorization_id"), Value::from(common.authorization_id)),
+        (
+            String::from("workspace_id"),
+            Value::from(common.workspace_id),
+        ),
+        (
+            String::from("authorization_id"),
+            Value::from(common.authorization_id),
+        ),
         (String::from("seq"), Value::from(common.seq)),
         (String::from("prev"), prev),
         (String::from("issued_at"), Value::from(common.issued_at)),

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::json::{self, Profile, Value};
 use crate::keys::{Hash, Key, KeySet, KeyStatus};
 use crate::receipt::{self, Header};
-use crate::{b64, jcs, Error};
+use crate::{Error, b64, jcs};
 
 /// The domain-separation prefix of a receipt's signing input, without its LF.
 pub const RECEIPT_CONTEXT: &[u8] = b"kvitto/receipt/v1";
@@ -89,9 +89,8 @@ pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, E
     let key = keys.key(&header.kid).ok_or_else(|| Error::UnknownKid {
         kid: header.kid.clone(),
     })?;
-    let sig_bytes = b64::decode::<64>(sig).map_err(|e| Error::BadSignatureEncoding {
-        reason: e.reason(),
-    })?;
+    let sig_bytes =
+        b64::decode::<64>(sig).map_err(|e| Error::BadSignatureEncoding { reason: e.reason() })?;
     let canonical = jcs::to_vec(payload);
     let signature = Signature::from_bytes(&sig_bytes);
     key.verifying_key
@@ -150,4 +149,143 @@ where
         .into_iter()
         .map(|bytes| verify_receipt_in(bytes, keysets))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign;
+    use crate::testutil::{self, chain, keyset, keyset_with};
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    fn code(receipt: &str, keys: &KeySet) -> &'static str {
+        match verify_receipt(receipt.as_bytes(), keys) {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn valid_and_layout_independent() {
+        let keys = keyset();
+        let r = &chain("auth_a", 2, false)[1];
+        let v = verify_receipt(r.as_bytes(), &keys).unwrap();
+        assert_eq!(v.header.seq, 1);
+        assert_eq!(v.key.kid, "ws_test.k1");
+        // The same receipt pretty-printed, with an escaped character and a
+        // number written differently, verifies to the same hash.
+        let pretty = r
+            .replace(",\"", ",\n  \"")
+            .replace("\"v\":1", "\"v\":1.0")
+            .replace("email.send", "email\\u002esend");
+        assert_ne!(&pretty, r);
+        let w = verify_receipt(pretty.as_bytes(), &keys).unwrap();
+        assert_eq!(v.receipt_hash, w.receipt_hash);
+    }
+
+    #[test]
+    fn order_of_checks() {
+        let keys = keyset();
+        let r = &chain("auth_a", 2, false)[1];
+        assert_eq!(
+            code(&r.replace("email.send", "email.read"), &keys),
+            "signature_invalid"
+        );
+        assert_eq!(
+            code(&r.replace("ws_test", "ws_other"), &keys),
+            "workspace_mismatch"
+        );
+        assert_eq!(
+            code(&r.replace("ws_test.k1", "ws_test.k9"), &keys),
+            "unknown_kid"
+        );
+        assert_eq!(
+            code(&r.replace("\"v\":1", "\"v\":2"), &keys),
+            "unsupported_version"
+        );
+        assert_eq!(code(&r.replace("\"v\":1,", ""), &keys), "bad_structure");
+        assert_eq!(
+            code(&r.replace("\"v\":1", "\"v\":\"1\""), &keys),
+            "bad_structure"
+        );
+        // A later version with another shape is unsupported, not malformed.
+        assert_eq!(code(r#"{"payload":{"v":2}}"#, &keys), "unsupported_version");
+        assert_eq!(code(r#"[]"#, &keys), "bad_structure");
+        let sig_at = r.find("\"sig\":\"").unwrap() + 7;
+        let mut padded = r.clone();
+        padded.insert_str(sig_at + 86, "==");
+        assert_eq!(code(&padded, &keys), "bad_signature_encoding");
+        let extra = r.replacen('{', "{\"extra\":1,", 1);
+        assert_eq!(code(&extra, &keys), "bad_structure");
+    }
+
+    #[test]
+    fn key_status_and_window() {
+        let key = testutil::key();
+        let r = &chain("auth_a", 2, false)[1]; // issued 2026-11-22T01:01:00Z
+        let with = |status, nb: &str, na: Option<&str>| keyset_with(vec![key.jwk(status, nb, na)]);
+        let revoked = with(KeyStatus::Revoked, "2026-01-01T00:00:00Z", None);
+        assert_eq!(code(r, &revoked), "key_revoked");
+        let retired = with(
+            KeyStatus::Retired,
+            "2026-01-01T00:00:00Z",
+            Some("2026-11-22T01:01:00.000000001Z"),
+        );
+        assert_eq!(code(r, &retired), "ok");
+        let ended = with(
+            KeyStatus::Retired,
+            "2026-01-01T00:00:00Z",
+            Some("2026-11-22T01:01:00Z"),
+        );
+        assert_eq!(code(r, &ended), "key_not_valid_at");
+        let starts = with(KeyStatus::Active, "2026-11-22T01:01:00Z", None);
+        assert_eq!(code(r, &starts), "ok");
+        let later = with(KeyStatus::Active, "2026-11-22T01:01:00.000000001Z", None);
+        let err = verify_receipt(r.as_bytes(), &later).unwrap_err();
+        assert_eq!(err.code(), "key_not_valid_at");
+        assert!(err.to_string().contains("2026-11-22T01:01:00.000000001Z"));
+    }
+
+    #[test]
+    fn shape_errors_name_the_path() {
+        let keys = keyset();
+        let mut members = testutil::check_members("deny");
+        members.retain(|(k, _)| *k != "context");
+        let common = sign::Common {
+            receipt_id: "r",
+            workspace_id: testutil::WS,
+            authorization_id: "a",
+            seq: 1,
+            prev: Some(Hash([1; 32])),
+            issued_at: "2026-11-22T00:00:00Z",
+            kid: "ws_test.k1",
+        };
+        let p = sign::payload(crate::Kind::Check, &common, members);
+        let err = verify_receipt(testutil::sign_value(&p).as_bytes(), &keys).unwrap_err();
+        assert_eq!(
+            err,
+            Error::BadStructure {
+                path: "payload.context".into(),
+                reason: "missing".into()
+            }
+        );
+    }
+
+    #[test]
+    fn many_equals_one_by_one() {
+        let keys = vec![keyset()];
+        let mut receipts = chain("auth_a", 5, true);
+        receipts[2] = receipts[2].replace("email.send", "email.read");
+        receipts.push("not json".to_string());
+        let many = verify_many(receipts.iter().map(|r| r.as_bytes()), &keys);
+        for (r, m) in receipts.iter().zip(&many) {
+            let one = verify_receipt_in(r.as_bytes(), &keys);
+            assert_eq!(one.as_ref().err(), m.as_ref().err());
+            assert_eq!(
+                one.ok().map(|v| v.receipt_hash),
+                m.as_ref().ok().map(|v| v.receipt_hash)
+            );
+        }
+    }
 }
