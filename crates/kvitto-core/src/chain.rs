@@ -100,7 +100,7 @@ pub fn check_chain(authorization_id: &str, entries: &[ChainEntry], explicit: boo
         .iter()
         .filter_map(|e| e.outcome.as_ref().ok())
         .collect();
-    links.sort_by(|a, b| (a.seq, a.hash).cmp(&(b.seq, b.hash)));
+    links.sort_by_key(|l| (l.seq, l.hash));
     let before = links.len();
     links.dedup_by(|a, b| a.hash == b.hash);
     let duplicates = before - links.len();
@@ -133,13 +133,13 @@ fn rules(entries: &[ChainEntry], links: &[&Link], explicit: bool) -> Result<(), 
     }
     if explicit {
         let mut ids = entries.iter().filter_map(|e| e.authorization_id.as_deref());
-        if let Some(first) = ids.next() {
-            if let Some(other) = ids.find(|id| *id != first) {
-                return Err(Error::ChainMixed {
-                    expected: String::from(first),
-                    found: String::from(other),
-                });
-            }
+        if let Some(first) = ids.next()
+            && let Some(other) = ids.find(|id| *id != first)
+        {
+            return Err(Error::ChainMixed {
+                expected: String::from(first),
+                found: String::from(other),
+            });
         }
     }
     if let Some(w) = links.windows(2).find(|w| w[0].seq == w[1].seq) {
@@ -200,7 +200,9 @@ pub fn verify_chain(receipts: &[&[u8]], keysets: &[KeySet]) -> ChainReport {
 }
 
 /// Groups receipts by authorization as they stream past, then checks every
-/// chain. Memory grows by one [`ChainEntry`] per receipt.
+/// chain. Memory grows by one [`ChainEntry`] per receipt (160 bytes on a
+/// 64-bit target, no heap for a valid receipt) and one map entry per
+/// authorization.
 #[derive(Debug, Default)]
 pub struct ChainSet {
     groups: BTreeMap<String, usize>,
@@ -216,11 +218,17 @@ impl ChainSet {
     /// Add the receipt at `position`. `authorization_id` is the lenient
     /// reading of section 9 (see [`crate::export::lenient_ids`]); a receipt
     /// without one joins no chain and is counted in [`ChainSet::ungrouped`].
-    pub fn add(&mut self, authorization_id: Option<&str>, entry: ChainEntry) {
+    pub fn add(&mut self, authorization_id: Option<&str>, mut entry: ChainEntry) {
         let Some(id) = authorization_id else {
             self.ungrouped += 1;
             return;
         };
+        // Keep only what the rules read: the group holds the authorization,
+        // and a receipt's id is needed only to name it when it is invalid.
+        entry.authorization_id = None;
+        if entry.outcome.is_ok() {
+            entry.receipt_id = None;
+        }
         let slot = match self.groups.get(id) {
             Some(&slot) => slot,
             None => {

@@ -203,7 +203,7 @@ impl fmt::Display for Error {
             Error::KeysInvalid { reason } => write!(f, "invalid key document: {reason}"),
             Error::PinMismatch { expected, actual } => write!(
                 f,
-                "key document hash {actual} does not match the pin {expected}"
+                "key document hash {actual} does not match the pin {expected}: the document changed or the pin is wrong"
             ),
             Error::KeysFetchFailed { reason } => {
                 write!(f, "key document could not be fetched: {reason}")

@@ -89,9 +89,7 @@ pub fn records(input: &[u8]) -> Vec<Record<'_>> {
 }
 
 fn vec_one(r: Record<'_>) -> Vec<Record<'_>> {
-    let mut v = Vec::with_capacity(1);
-    v.push(r);
-    v
+    alloc::vec![r]
 }
 
 /// The line number at `to`, counting from `line` at `from`.
@@ -252,10 +250,8 @@ impl Scanner {
 
     /// End of input: a number at the very end completes the value.
     pub fn finish(&mut self) -> Scan {
-        if let St::Num(n) = self.state {
-            if matches!(n, Num::Zero | Num::Int | Num::Frac | Num::Exp) {
-                self.value_end(self.pos);
-            }
+        if let St::Num(Num::Zero | Num::Int | Num::Frac | Num::Exp) = self.state {
+            self.value_end(self.pos);
         }
         match self.result() {
             Scan::NeedMore => Scan::Invalid { at: self.pos },
@@ -282,10 +278,11 @@ impl Scanner {
 
     /// A value ended just before `end`.
     fn value_end(&mut self, end: usize) {
-        if self.stack.len() == 1 && self.stack[0] == b'[' {
-            if let Some(s) = self.elem_start.take() {
-                self.elements.push((s, end));
-            }
+        if self.stack.len() == 1
+            && self.stack[0] == b'['
+            && let Some(s) = self.elem_start.take()
+        {
+            self.elements.push((s, end));
         }
         if self.stack.is_empty() {
             self.state = St::Done;

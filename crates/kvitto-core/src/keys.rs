@@ -143,13 +143,13 @@ impl KeySet {
             });
         }
         let sha256 = Hash::of(bytes);
-        if let Some(pin) = pin {
-            if *pin != sha256 {
-                return Err(Error::PinMismatch {
-                    expected: format!("{pin}"),
-                    actual: format!("{sha256}"),
-                });
-            }
+        if let Some(pin) = pin
+            && *pin != sha256
+        {
+            return Err(Error::PinMismatch {
+                expected: format!("{pin}"),
+                actual: format!("{sha256}"),
+            });
         }
         let value = json::parse(bytes, Profile::Receipt)
             .map_err(|e| Error::keys_invalid(format!("{}: {e}", e.code())))?;

@@ -79,10 +79,10 @@ pub(crate) fn check_envelope(receipt: &Value) -> Result<&Value, Error> {
             format!("must be an object, not {}", payload.type_name()),
         ));
     }
-    if let Some(v) = payload.get("v").and_then(Value::as_integer) {
-        if v != 1 {
-            return Err(Error::UnsupportedVersion { version: v });
-        }
+    if let Some(v) = payload.get("v").and_then(Value::as_integer)
+        && v != 1
+    {
+        return Err(Error::UnsupportedVersion { version: v });
     }
     Ok(payload)
 }

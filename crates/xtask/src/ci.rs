@@ -1,5 +1,91 @@
-//! Placeholder: being written.
+//! `cargo xtask ci`: every check CI runs, installing what a fresh machine lacks.
 
-pub(crate) fn run(_args: &[String]) -> anyhow::Result<()> {
-    anyhow::bail!("not written yet")
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+/// One step: a name and the command line run from the workspace root.
+struct Step {
+    name: &'static str,
+    cmd: &'static [&'static str],
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        name: "format",
+        cmd: &["cargo", "fmt", "--all", "--", "--check"],
+    },
+    Step {
+        name: "clippy (all targets, -D warnings)",
+        cmd: &["cargo", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    },
+    Step {
+        name: "test vectors are what the generator makes",
+        cmd: &["cargo", "xtask", "vectors", "--check"],
+    },
+    Step {
+        name: "core builds for bare metal (no_std, thumbv7em-none-eabi)",
+        cmd: &["cargo", "build", "-p", "kvitto-core", "--features", "sign", "--target", "thumbv7em-none-eabi"],
+    },
+    Step {
+        name: "core builds for wasm32-unknown-unknown",
+        cmd: &["cargo", "build", "-p", "kvitto-core", "--target", "wasm32-unknown-unknown", "--release"],
+    },
+    Step {
+        name: "tests (every crate, vectors, external conformance data)",
+        cmd: &["cargo", "test", "--workspace"],
+    },
+    Step {
+        name: "benchmarks build",
+        cmd: &["cargo", "bench", "-p", "kvitto-core", "--no-run"],
+    },
+    Step {
+        name: "bounded fuzz run",
+        cmd: &["bash", "scripts/fuzz.sh"],
+    },
+    Step {
+        name: "the README's demo",
+        cmd: &["cargo", "xtask", "demo"],
+    },
+];
+
+pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+    if let Some(arg) = args.first() {
+        bail!("cargo xtask ci takes no arguments (got {arg:?})");
+    }
+    let root = crate::root();
+    std::env::set_current_dir(&root).context("entering the workspace root")?;
+    install()?;
+    let started = Instant::now();
+    let mut passed = 0;
+    for step in STEPS {
+        let t = Instant::now();
+        eprintln!("\n==> {}: {}", step.name, step.cmd.join(" "));
+        let status = Command::new(step.cmd[0])
+            .args(&step.cmd[1..])
+            .status()
+            .with_context(|| format!("could not start {}", step.cmd[0]))?;
+        if !status.success() {
+            eprintln!("\nci: FAILED at step '{}' ({status})", step.name);
+            eprintln!("ci: {passed} passed, 1 failed");
+            bail!("step '{}' failed", step.name);
+        }
+        passed += 1;
+        eprintln!("==> ok: {} ({:.0} s)", step.name, t.elapsed().as_secs_f64());
+    }
+    eprintln!(
+        "\nall {} steps passed in {:.0} s",
+        STEPS.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("ci: {passed} passed, 0 failed");
+    Ok(())
+}
+
+/// What a fresh machine lacks: the two extra Rust targets and the tool components.
+pub(crate) fn install() -> anyhow::Result<()> {
+    crate::sh(&["rustup", "component", "add", "rustfmt", "clippy"])?;
+    crate::sh(&["rustup", "target", "add", "thumbv7em-none-eabi", "wasm32-unknown-unknown"])?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Developer tasks: `cargo xtask <task>`. Never a dependency of anything.
 
 mod ci;
+mod demo;
 mod export_gen;
 mod vectors;
 
@@ -10,6 +11,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   ci                   run every check CI runs (installs what it needs)
+  demo                 verify the sample export with the kvitto CLI, then a tampered copy
   vectors [--check]    regenerate test-vectors/ (--check: fail on any drift)
   gen-export ...       write a large synthetic export for benchmarks (see --help)
 ";
@@ -18,6 +20,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
         Some("vectors") => vectors::run(&args[1..]),
         Some("gen-export") => export_gen::run(&args[1..]),
         _ => {
@@ -37,4 +40,18 @@ pub(crate) fn root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// Run a command from the workspace root; fail with its name if it fails.
+pub(crate) fn sh(cmd: &[&str]) -> anyhow::Result<()> {
+    eprintln!("+ {}", cmd.join(" "));
+    let status = std::process::Command::new(cmd[0])
+        .args(&cmd[1..])
+        .current_dir(root())
+        .status()
+        .map_err(|e| anyhow::anyhow!("could not start {}: {e}", cmd[0]))?;
+    if !status.success() {
+        anyhow::bail!("`{}` failed ({status})", cmd.join(" "));
+    }
+    Ok(())
 }
