@@ -156,6 +156,13 @@ impl fmt::Display for Error {
             Error::MalformedJson { offset, reason } => {
                 write!(f, "not valid JSON at byte {offset}: {reason}")
             }
+            Error::DuplicateKey { path, name } if path.is_empty() => {
+                write!(
+                    f,
+                    "duplicate member {:?} in the top-level object",
+                    name.as_str()
+                )
+            }
             Error::DuplicateKey { path, name } => {
                 write!(f, "duplicate member {:?} in {path}", name.as_str())
             }

@@ -9,8 +9,11 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         bail!("cargo xtask demo takes no arguments (got {arg:?})");
     }
     let root = crate::root();
-    crate::sh(&["cargo", "build", "--quiet", "--release", "-p", "kvitto-cli"])?;
-    let kvitto = root.join("target/release/kvitto");
+    crate::sh(&["cargo", "build", "--quiet", "-p", "kvitto-cli"])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let kvitto = target.join("debug/kvitto");
     let sample = root.join("test-vectors/sample");
     let keys = sample.join("keys.json");
 

@@ -1,1 +1,4 @@
+mod external;
+mod props;
+mod vectors;
 fn main() {}

@@ -1,0 +1,175 @@
+//! `kvitto canon` and `kvitto inspect`.
+
+use std::fs;
+use std::io::{self, Read, Write};
+
+use kvitto_core::json::{self, Profile, Value};
+use kvitto_core::{Error, Hash, KeySet, jcs, verify_receipt_in};
+
+use crate::cli::KeyArgs;
+use crate::keys;
+use crate::report::{eprint_error, escape};
+use crate::{EXIT_INVALID, EXIT_KEYS, EXIT_OK, EXIT_USAGE};
+
+/// Read a file, or standard input for `-`.
+fn read_input(name: &str) -> io::Result<Vec<u8>> {
+    if name == "-" {
+        let mut buf = Vec::new();
+        io::stdin().lock().read_to_end(&mut buf)?;
+        Ok(buf)
+    } else {
+        fs::read(name)
+    }
+}
+
+/// `kvitto canon`: the RFC 8785 canonical bytes of any JSON value.
+pub(crate) fn canon(input: &str) -> io::Result<u8> {
+    let bytes = match read_input(input) {
+        Ok(b) => b,
+        Err(e) => {
+            eprint_error("io_error", &format!("{input}: {e}"));
+            return Ok(EXIT_USAGE);
+        }
+    };
+    match kvitto_core::canonicalize(&bytes) {
+        Ok(canonical) => {
+            let mut out = io::stdout().lock();
+            out.write_all(&canonical)?;
+            out.flush()?;
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "{}: {}", e.code(), escape(&e.to_string()));
+            Ok(EXIT_INVALID)
+        }
+    }
+}
+
+fn show_value(v: Option<&Value>) -> String {
+    match v {
+        None => "(absent)".to_string(),
+        Some(Value::String(s)) => escape(s).into_owned(),
+        Some(Value::Null) => "null".to_string(),
+        Some(other) => escape(&String::from_utf8_lossy(&jcs::to_vec(other))).into_owned(),
+    }
+}
+
+/// `kvitto inspect`: one receipt for people; with --keys, verified too.
+pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
+    let bytes = match read_input(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprint_error("io_error", &format!("{file}: {e}"));
+            return Ok(EXIT_USAGE);
+        }
+    };
+    if key_args.pins.len() > key_args.keys.len() {
+        let _ = writeln!(io::stderr(), "kvitto: error: more --pin than --keys");
+        return Ok(EXIT_USAGE);
+    }
+    let mut keysets: Vec<KeySet> = Vec::new();
+    let mut docs = Vec::new();
+    for (i, source) in key_args.keys.iter().enumerate() {
+        let pin = match key_args.pins.get(i).map(|p| keys::parse_pin(p)).transpose() {
+            Ok(pin) => pin,
+            Err(msg) => {
+                let _ = writeln!(io::stderr(), "kvitto: error: {msg}");
+                return Ok(EXIT_USAGE);
+            }
+        };
+        match keys::load(source, &key_args.fetch, pin) {
+            Ok(doc) => {
+                keysets.push(doc.loaded.keys.clone());
+                docs.push(doc);
+            }
+            Err(e) => {
+                eprint_error(e.code(), &format!("{source}: {e}"));
+                return Ok(EXIT_KEYS);
+            }
+        }
+    }
+
+    let mut out = io::stdout().lock();
+    let text = bytes.trim_ascii();
+    let parsed = json::parse(text, Profile::Receipt);
+    let payload = parsed.as_ref().ok().and_then(|v| v.get("payload"));
+    let field = |name: &str| show_value(payload.and_then(|p| p.get(name)));
+    if let Some(p) = payload {
+        for name in [
+            "kind",
+            "decision",
+            "scope",
+            "reason",
+            "issued_at",
+            "kid",
+            "seq",
+            "prev",
+            "receipt_id",
+            "authorization_id",
+            "workspace_id",
+        ] {
+            if p.get(name).is_some() || matches!(name, "kind" | "issued_at" | "kid" | "seq" | "prev") {
+                writeln!(out, "{name:<17}{}", field(name))?;
+            }
+        }
+        writeln!(
+            out,
+            "{:<17}{} (SHA-256 of JCS(payload), computed)",
+            "receipt hash",
+            Hash::of(&jcs::to_vec(p))
+        )?;
+    }
+    let strict = match &parsed {
+        Ok(_) => "yes".to_string(),
+        Err(e) => format!("no: {}: {}", e.code(), escape(&e.to_string())),
+    };
+    writeln!(out, "{:<17}{strict}", "parses strictly")?;
+    // With no key document, a receipt that passes steps 1-3 of the order of
+    // checks fails on step 4 (workspace_mismatch): that is "well-formed".
+    let shape = match verify_receipt_in(text, &[]) {
+        Err(Error::WorkspaceMismatch { .. }) | Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    match &shape {
+        Ok(()) => writeln!(out, "{:<17}ok", "structure")?,
+        Err(e) => writeln!(out, "{:<17}{}: {}", "structure", e.code(), escape(&e.to_string()))?,
+    }
+    let ok = if keysets.is_empty() {
+        writeln!(out, "{:<17}not checked (no --keys): validity unknown", "signature")?;
+        shape.is_ok()
+    } else {
+        match verify_receipt_in(text, &keysets) {
+            Ok(v) => {
+                let doc = keysets
+                    .iter()
+                    .find(|k| k.workspace_id() == v.header.workspace_id)
+                    .map(|k| k.sha256().to_string())
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{:<17}valid (key {}, key document {doc})",
+                    "verdict",
+                    escape(&v.key.kid)
+                )?;
+                true
+            }
+            Err(e) => {
+                writeln!(out, "{:<17}invalid: {}: {}", "verdict", e.code(), escape(&e.to_string()))?;
+                false
+            }
+        }
+    };
+    for doc in &docs {
+        writeln!(
+            out,
+            "{:<17}{} {} ({}, {})",
+            "keys",
+            escape(doc.loaded.keys.workspace_id()),
+            doc.loaded.sha256,
+            escape(&doc.source),
+            if doc.loaded.pinned { "pinned" } else { "not pinned" }
+        )?;
+    }
+    out.flush()?;
+    Ok(if ok { EXIT_OK } else { EXIT_INVALID })
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the `kvitto` binary: the shared vectors, and the
+//! command's own behaviour (inputs, framing, output contract, exit codes).
+
+mod commands;
+mod support;
+mod vectors;
+mod verify;

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmark `kvitto verify` on a large synthetic export, against the ceiling
+# of bare verify_strict over the same signatures on the same threads.
+#
+#   scripts/bench-export.sh            # 1,000,000 lines
+#   LINES=200000 scripts/bench-export.sh
+#
+# Prints receipts/s and peak RSS of `kvitto verify --format json --quiet`,
+# with and without --chains, the ceiling, and the ratio kvitto/ceiling.
+# The export is generated once into target/bench/ and reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LINES="${LINES:-1000000}"
+DIR=target/bench
+EXPORT="$DIR/export-$LINES.jsonl"
+KEYS="$DIR/export-$LINES.keys.json"
+mkdir -p "$DIR"
+
+if [ ! -x /usr/bin/time ]; then
+    echo "installing GNU time ..." >&2
+    (apt-get update -qq && apt-get install -y -qq time) >&2
+fi
+
+echo "== building (release, portable) ==" >&2
+cargo build --release --quiet -p kvitto-cli --bin kvitto --example ceiling
+cargo build --release --quiet -p xtask
+
+if [ ! -s "$EXPORT" ] || [ ! -s "$KEYS" ]; then
+    echo "== generating $LINES lines into $EXPORT ==" >&2
+    target/release/xtask gen-export --lines "$LINES" --out "$EXPORT.tmp" --keys-out "$KEYS"
+    mv "$EXPORT.tmp" "$EXPORT"
+fi
+SIZE=$(stat -c %s "$EXPORT")
+
+# run NAME ARGS...: time one verify run; sets RATE and RSS_MB.
+run() {
+    local name="$1"; shift
+    local t0 t1
+    t0=$(date +%s.%N)
+    /usr/bin/time -v -o "$DIR/time-$name.txt" \
+        target/release/kvitto verify --keys "$KEYS" --format json --quiet "$@" "$EXPORT" \
+        > "$DIR/summary-$name.json" || {
+            echo "kvitto verify $name failed: $(cat "$DIR/summary-$name.json")" >&2; exit 1; }
+    t1=$(date +%s.%N)
+    RSS_MB=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$DIR/time-$name.txt")
+    RATE=$(awk -v n="$LINES" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n/(b-a)}')
+    SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b-a}')
+    grep -q "\"valid\":$LINES," "$DIR/summary-$name.json" || {
+        echo "unexpected summary: $(cat "$DIR/summary-$name.json")" >&2; exit 1; }
+}
+
+echo "== kvitto verify ($LINES receipts, $((SIZE / 1048576)) MiB, $(nproc) cores) ==" >&2
+run plain
+PLAIN_RATE=$RATE; PLAIN_RSS=$RSS_MB; PLAIN_SECS=$SECS
+run chains --chains
+CHAINS_RATE=$RATE; CHAINS_RSS=$RSS_MB; CHAINS_SECS=$SECS
+
+echo "== ceiling: bare verify_strict, same threads ==" >&2
+CEIL_JSON=$(target/release/examples/ceiling "$KEYS" "$EXPORT")
+CEIL_RATE=$(echo "$CEIL_JSON" | sed -E 's/.*"per_second":([0-9]+).*/\1/')
+
+BYTES_PER=$(awk -v a="$CHAINS_RSS" -v b="$PLAIN_RSS" -v n="$LINES" 'BEGIN {printf "%.0f", (a-b)*1048576/n}')
+cat <<REPORT
+export:            $LINES receipts, $SIZE bytes ($EXPORT)
+kvitto verify:     $PLAIN_RATE receipts/s ($PLAIN_SECS s), peak RSS $PLAIN_RSS MiB
+  with --chains:   $CHAINS_RATE receipts/s ($CHAINS_SECS s), peak RSS $CHAINS_RSS MiB (~$BYTES_PER bytes/receipt more)
+ceiling:           $CEIL_RATE receipts/s  $CEIL_JSON
+kvitto / ceiling:  $(awk -v a="$PLAIN_RATE" -v b="$CEIL_RATE" 'BEGIN {printf "%.1f%%", 100*a/b}') (with --chains: $(awk -v a="$CHAINS_RATE" -v b="$CEIL_RATE" 'BEGIN {printf "%.1f%%", 100*a/b}'))
+REPORT
