@@ -4,16 +4,16 @@ use alloc::string::String;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-fn sextet(c: u8) -> Option<u8> {
-    Some(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'-' => 62,
-        b'_' => 63,
-        _ => return None,
-    })
-}
+/// The value of each base64url character; 0xFF for any other byte.
+const DECODE: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Why a string is not canonical base64url of the expected length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,21 +42,29 @@ pub fn decode<const N: usize>(s: &str) -> Result<[u8; N], B64Error> {
         return Err(B64Error::Length);
     }
     let mut out = [0u8; N];
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    let mut n = 0;
-    for &c in b {
-        acc = (acc << 6) | u32::from(sextet(c).ok_or(B64Error::Alphabet)?);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out[n] = (acc >> bits) as u8;
-            n += 1;
-            acc &= (1 << bits) - 1;
+    let mut written = 0;
+    for chunk in b.chunks(4) {
+        let mut acc: u32 = 0;
+        for &c in chunk {
+            let v = DECODE[usize::from(c)];
+            if v == 0xFF {
+                return Err(B64Error::Alphabet);
+            }
+            acc = (acc << 6) | u32::from(v);
         }
-    }
-    if acc != 0 {
-        return Err(B64Error::TrailingBits);
+        // A chunk of k characters carries 6k bits: k − 1 whole bytes, and
+        // the bits left over must be zero in canonical encoding.
+        let bits = 6 * chunk.len() as u32;
+        let bytes = (bits / 8) as usize;
+        let spare = bits % 8;
+        if acc & ((1 << spare) - 1) != 0 {
+            return Err(B64Error::TrailingBits);
+        }
+        let acc = acc >> spare;
+        for i in 0..bytes {
+            out[written + i] = (acc >> (8 * (bytes - 1 - i))) as u8;
+        }
+        written += bytes;
     }
     Ok(out)
 }
@@ -88,6 +96,29 @@ mod tests {
         assert_eq!(decode::<64>(&s), Ok(data));
         let k: [u8; 32] = core::array::from_fn(|i| (255 - i) as u8);
         assert_eq!(decode::<32>(&encode(&k)), Ok(k));
+    }
+
+    #[test]
+    fn every_length() {
+        fn check<const N: usize>() {
+            let data: [u8; N] = core::array::from_fn(|i| (i * 91 + 7) as u8);
+            let s = encode(&data);
+            assert_eq!(decode::<N>(&s), Ok(data), "{s}");
+            assert_eq!(decode::<N>(&s[1..]), Err(B64Error::Length));
+        }
+        check::<1>();
+        check::<2>();
+        check::<3>();
+        check::<4>();
+        check::<5>();
+        check::<31>();
+        check::<32>();
+        check::<33>();
+        // One byte leaves 4 spare bits: "AQ" is canonical, "AR" is not.
+        assert_eq!(decode::<1>("AQ"), Ok([1]));
+        assert_eq!(decode::<1>("AR"), Err(B64Error::TrailingBits));
+        assert_eq!(decode::<2>("AAE"), Ok([0, 1]));
+        assert_eq!(decode::<2>("AAF"), Err(B64Error::TrailingBits));
     }
 
     #[test]

@@ -75,8 +75,9 @@ pub struct ChainReport {
     pub authorization_id: String,
     /// `Ok` when every rule holds; otherwise the first failing rule's error.
     pub result: Result<(), Error>,
-    /// The chain ends in `authorization.revoked`, so it is provably complete.
-    /// An open chain's tail could have been cut: truncation is not checked.
+    /// The chain is intact and ends in `authorization.revoked`, so it is
+    /// provably complete. An open chain's tail could have been cut:
+    /// truncation is not checked. A broken chain is never closed.
     pub closed: bool,
     /// The last seq and its receipt hash, among the receipts that verified.
     pub head: Option<(u64, Hash)>,
@@ -105,12 +106,15 @@ pub fn check_chain(authorization_id: &str, entries: &[ChainEntry], explicit: boo
     links.dedup_by(|a, b| a.hash == b.hash);
     let duplicates = before - links.len();
     let head = links.last().map(|l| (l.seq, l.hash));
-    let closed = links
-        .last()
-        .is_some_and(|l| l.kind == Kind::AuthorizationRevoked);
+    let result = rules(entries, &links, explicit);
+    // Closed means provably complete: only an intact chain can be.
+    let closed = result.is_ok()
+        && links
+            .last()
+            .is_some_and(|l| l.kind == Kind::AuthorizationRevoked);
     ChainReport {
         authorization_id: String::from(authorization_id),
-        result: rules(entries, &links, explicit),
+        result,
         closed,
         head,
         receipts: entries.len(),

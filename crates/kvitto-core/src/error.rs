@@ -222,7 +222,7 @@ impl fmt::Display for Error {
             } => {
                 write!(f, "receipt #{position}")?;
                 if let Some(id) = receipt_id {
-                    write!(f, " ({id})")?;
+                    write!(f, " ({id:?})")?;
                 }
                 write!(f, " is invalid: {}: {cause}", cause.code())
             }

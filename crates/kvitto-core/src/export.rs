@@ -460,11 +460,16 @@ pub fn lenient_ids(bytes: &[u8]) -> LenientIds {
         return ids;
     }
     w.members(|w, name| {
-        if name != "payload" || w.peek() != Some(b'{') {
+        if name != "payload" {
             w.skip_value();
             return;
         }
+        // The last `payload` counts, whatever it holds.
         ids = LenientIds::default();
+        if w.peek() != Some(b'{') {
+            w.skip_value();
+            return;
+        }
         w.members(|w, inner| {
             let slot = match inner.as_str() {
                 "authorization_id" => &mut ids.authorization_id,
@@ -808,6 +813,15 @@ mod tests {
             lenient_ids(b"{\"payload\":{\"authorization_id\":\"a\"}"),
             LenientIds::default()
         );
+        for last in ["5", "[1]", "null", "\"x\"", "{}"] {
+            let input =
+                alloc::format!("{{\"payload\":{{\"authorization_id\":\"a\"}},\"payload\":{last}}}");
+            assert_eq!(
+                lenient_ids(input.as_bytes()),
+                LenientIds::default(),
+                "{input}"
+            );
+        }
         let deep = alloc::format!(
             "{{\"x\":{}{}, \"payload\":{{\"authorization_id\":\"d\"}}}}",
             "[".repeat(100_000),

@@ -40,19 +40,32 @@ pub fn write(value: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Value::Object(members) => {
-            let mut sorted: Vec<&(String, Value)> = members.iter().collect();
-            sorted.sort_unstable_by(|a, b| utf16_cmp(&a.0, &b.0));
+            // Receipts written by an issuer are usually canonical already:
+            // then the members need no sorting (and no allocation).
+            let in_order = members
+                .windows(2)
+                .all(|w| utf16_cmp(&w[0].0, &w[1].0) == Ordering::Less);
             out.push(b'{');
-            for (i, (name, value)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(name, out);
-                out.push(b':');
-                write(value, out);
+            if in_order {
+                write_members(members.iter(), out);
+            } else {
+                let mut sorted: Vec<&(String, Value)> = members.iter().collect();
+                sorted.sort_unstable_by(|a, b| utf16_cmp(&a.0, &b.0));
+                write_members(sorted.into_iter(), out);
             }
             out.push(b'}');
         }
+    }
+}
+
+fn write_members<'a>(members: impl Iterator<Item = &'a (String, Value)>, out: &mut Vec<u8>) {
+    for (i, (name, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(name, out);
+        out.push(b':');
+        write(value, out);
     }
 }
 
@@ -70,9 +83,40 @@ fn write_number(n: f64, out: &mut Vec<u8>) {
         out.push(b'0');
         return;
     }
+    // Integers below 2^53 print as their digits (what ECMAScript does below
+    // 1e21); this skips the general shortest-digits algorithm.
+    if n.abs() <= json::MAX_SAFE_INTEGER && (n as i64) as f64 == n {
+        let mut v = n as i64;
+        if v < 0 {
+            out.push(b'-');
+            v = -v;
+        }
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        while v > 0 {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.extend_from_slice(&digits[i..]);
+        return;
+    }
     let mut buf = ryu_js::Buffer::new();
     out.extend_from_slice(buf.format_finite(n).as_bytes());
 }
+
+/// Bytes that RFC 8785 writes escaped: control characters, `"` and `\`.
+const ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -80,6 +124,9 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
+        if !ESCAPED[usize::from(b)] {
+            continue;
+        }
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",

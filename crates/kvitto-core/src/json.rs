@@ -169,6 +169,8 @@ pub fn parse(input: &[u8], profile: Profile) -> Result<Value, Error> {
         pos: 0,
         depth: 0,
         safe_integers: profile == Profile::Receipt,
+        members: Vec::new(),
+        items: Vec::new(),
     };
     p.skip_ws();
     let value = p.value()?;
@@ -181,6 +183,30 @@ pub fn parse(input: &[u8], profile: Profile) -> Result<Value, Error> {
 
 fn malformed(offset: usize, reason: &'static str) -> Error {
     Error::MalformedJson { offset, reason }
+}
+
+/// A member name as the first segment of a path: bare when it is a plain
+/// name, otherwise quoted and escaped (so no receipt can forge report lines).
+pub(crate) fn path_segment(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        String::from(name)
+    } else {
+        alloc::format!("[{name:?}]")
+    }
+}
+
+/// A member name as a later segment of a path: `.name` or `["name"]`.
+pub(crate) fn member_path(name: &str) -> String {
+    let segment = path_segment(name);
+    if segment.starts_with('[') {
+        segment
+    } else {
+        alloc::format!(".{segment}")
+    }
 }
 
 /// Prefix a member name or array index to the path of a nested duplicate.
@@ -198,12 +224,29 @@ fn nest(err: Error, segment: impl FnOnce() -> String) -> Error {
     }
 }
 
+/// Bytes that end a run of plain string text: `"`, `\\` and control characters.
+const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
     safe_integers: bool,
+    /// Members and items of the open objects and arrays, so that each
+    /// finished one is allocated once at its exact size.
+    members: Vec<(String, Value)>,
+    items: Vec<Value>,
 }
 
 impl Parser<'_> {
@@ -251,18 +294,18 @@ impl Parser<'_> {
 
     fn array(&mut self) -> Result<Value, Error> {
         self.enter()?;
-        let mut items = Vec::new();
         if self.bytes.get(self.pos) == Some(&b']') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(Value::Array(items));
+            return Ok(Value::Array(Vec::new()));
         }
+        let base = self.items.len();
         loop {
-            let index = items.len();
+            let index = self.items.len() - base;
             let item = self
                 .value()
                 .map_err(|e| nest(e, || alloc::format!("[{index}]")))?;
-            items.push(item);
+            self.items.push(item);
             self.skip_ws();
             match self.bytes.get(self.pos) {
                 Some(b',') => {
@@ -272,7 +315,7 @@ impl Parser<'_> {
                 Some(b']') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    return Ok(Value::Array(items));
+                    return Ok(Value::Array(self.items.drain(base..).collect()));
                 }
                 _ => return Err(malformed(self.pos, "expected ',' or ']'")),
             }
@@ -281,12 +324,12 @@ impl Parser<'_> {
 
     fn object(&mut self) -> Result<Value, Error> {
         self.enter()?;
-        let mut members: Vec<(String, Value)> = Vec::new();
         if self.bytes.get(self.pos) == Some(&b'}') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(Value::Object(members));
+            return Ok(Value::Object(Vec::new()));
         }
+        let base = self.members.len();
         loop {
             if self.bytes.get(self.pos) != Some(&b'"') {
                 return Err(malformed(self.pos, "expected a member name"));
@@ -298,8 +341,8 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.skip_ws();
-            let value = self.value().map_err(|e| nest(e, || name.clone()))?;
-            members.push((name, value));
+            let value = self.value().map_err(|e| nest(e, || path_segment(&name)))?;
+            self.members.push((name, value));
             self.skip_ws();
             match self.bytes.get(self.pos) {
                 Some(b',') => {
@@ -309,8 +352,8 @@ impl Parser<'_> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    check_duplicates(&members)?;
-                    return Ok(Value::Object(members));
+                    check_duplicates(&self.members[base..])?;
+                    return Ok(Value::Object(self.members.drain(base..).collect()));
                 }
                 _ => return Err(malformed(self.pos, "expected ',' or '}'")),
             }
@@ -323,10 +366,21 @@ impl Parser<'_> {
         let mut out = String::new();
         let mut run_start = self.pos;
         loop {
+            // Skip the plain bytes in one tight loop.
+            let rest = &self.bytes[self.pos..];
+            self.pos += rest
+                .iter()
+                .position(|&b| SPECIAL[usize::from(b)])
+                .unwrap_or(rest.len());
             let Some(&b) = self.bytes.get(self.pos) else {
                 return Err(malformed(self.pos, "unterminated string"));
             };
             match b {
+                b'"' if out.is_empty() => {
+                    let s = String::from(&self.text[run_start..self.pos]);
+                    self.pos += 1;
+                    return Ok(s);
+                }
                 b'"' => {
                     out.push_str(&self.text[run_start..self.pos]);
                     self.pos += 1;
@@ -471,6 +525,10 @@ fn check_duplicates(members: &[(String, Value)]) -> Result<(), Error> {
         path: String::new(),
         name: String::from(name),
     };
+    // Strictly increasing names (as in canonical JSON) cannot repeat.
+    if members.windows(2).all(|w| w[0].0 < w[1].0) {
+        return Ok(());
+    }
     if members.len() <= 16 {
         for (i, (a, _)) in members.iter().enumerate() {
             if members[i + 1..].iter().any(|(b, _)| a == b) {

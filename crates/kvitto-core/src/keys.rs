@@ -25,10 +25,10 @@ impl Hash {
 
     /// Parse `sha256:` + 64 hex digits (any case), or 64 bare hex digits.
     pub fn parse_pin(s: &str) -> Option<Hash> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .or_else(|| s.strip_prefix("SHA256:"))
-            .unwrap_or(s);
+        let hex = match s.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("sha256:") => &s[7..],
+            _ => s,
+        };
         parse_hex32(hex)
     }
 
@@ -305,5 +305,7 @@ mod tests {
         assert_eq!(Hash::parse_strict(&s), Some(h));
         assert_eq!(Hash::parse_strict(&s.to_uppercase()), None);
         assert_eq!(Hash::parse_pin("sha256:00"), None);
+        assert_eq!(Hash::parse_pin(&s.replace("sha256", "Sha256")), Some(h));
+        assert_eq!(Hash::parse_pin("é"), None);
     }
 }

@@ -103,7 +103,7 @@ pub(crate) fn check_shape<'a>(
         .find(|(k, _)| k != "payload" && k != "sig")
     {
         return Err(Error::bad(
-            name,
+            &crate::json::path_segment(name),
             "unexpected member: a receipt has exactly payload and sig",
         ));
     }
@@ -205,7 +205,10 @@ fn check_created(p: &Members<'_>) -> Result<(), Error> {
     for (name, target) in p.object("escalation_targets")? {
         if target.as_str().is_none() {
             return Err(Error::bad(
-                &format!("payload.escalation_targets.{name}"),
+                &format!(
+                    "payload.escalation_targets{}",
+                    crate::json::member_path(name)
+                ),
                 format!("must be a string, not {}", target.type_name()),
             ));
         }

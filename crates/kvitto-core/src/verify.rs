@@ -91,10 +91,15 @@ pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, E
     })?;
     let sig_bytes =
         b64::decode::<64>(sig).map_err(|e| Error::BadSignatureEncoding { reason: e.reason() })?;
-    let canonical = jcs::to_vec(payload);
+    // The signing input in one buffer: the context, LF, then JCS(payload).
+    let mut input = Vec::with_capacity(RECEIPT_CONTEXT.len() + 1 + bytes.len());
+    input.extend_from_slice(RECEIPT_CONTEXT);
+    input.push(b'\n');
+    jcs::write(payload, &mut input);
+    let canonical = &input[RECEIPT_CONTEXT.len() + 1..];
     let signature = Signature::from_bytes(&sig_bytes);
     key.verifying_key
-        .verify_strict(&signing_input(&canonical), &signature)
+        .verify_strict(&input, &signature)
         .map_err(|_| Error::SignatureInvalid {
             kid: header.kid.clone(),
         })?;
@@ -111,7 +116,7 @@ pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, E
             not_after: key.not_after.map(|t| format!("{t}")),
         });
     }
-    let receipt_hash = Hash(Sha256::digest(&canonical).into());
+    let receipt_hash = Hash(Sha256::digest(canonical).into());
     let key = key.clone();
     let payload = match receipt {
         Value::Object(members) => members

@@ -465,6 +465,70 @@ fn scan_chunks(input: &[u8], cuts: &[Index]) -> Scan {
     s.finish()
 }
 
+/// Receipt-like objects for the lenient reader: `payload` (sometimes
+/// repeated, sometimes not an object), ids of various types, repeated ids.
+fn arb_lenient_doc() -> impl Strategy<Value = Value> {
+    let id = prop_oneof![
+        3 => "[a-z_]{1,6}".prop_map(Value::from),
+        1 => arb_string().prop_map(Value::from),
+        1 => Just(Value::Null),
+        1 => any::<i32>().prop_map(|n| Value::from(i64::from(n))),
+        1 => Just(object([("x", Value::from("y"))])),
+    ];
+    let member = prop_oneof![
+        (Just("authorization_id"), id.clone()),
+        (Just("receipt_id"), id),
+        (Just("v"), Just(Value::from(1u64))),
+        (Just("kind"), Just(Value::from("check"))),
+    ];
+    let payload = prop_oneof![
+        4 => prop::collection::vec(member, 0..5).prop_map(|ms| {
+            Value::Object(ms.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        }),
+        1 => arb_value(),
+    ];
+    let top = prop_oneof![
+        4 => payload.prop_map(|p| ("payload".to_string(), p)),
+        1 => Just(("sig".to_string(), Value::from("AAAA"))),
+        1 => (arb_string(), arb_value()),
+    ];
+    prop::collection::vec(top, 0..4).prop_map(Value::Object)
+}
+
+/// Like [`render`], but the top-level members keep their order (which
+/// repeated member comes last matters to the lenient reader).
+fn render_top_in_order(v: &Value, seed: u64) -> Vec<u8> {
+    let Value::Object(members) = v else {
+        return render(v, seed);
+    };
+    let mut rng = Rng(seed | 1);
+    let mut out = String::from("{");
+    for (i, (name, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        ws(&mut rng, &mut out);
+        render_string(name, &mut rng, &mut out);
+        out.push(':');
+        render_into(value, &mut rng, &mut out);
+    }
+    out.push('}');
+    out.into_bytes()
+}
+
+/// What section 9 says grouping reads, computed with serde_json (whose
+/// objects keep the last of repeated members).
+fn reference_ids(bytes: &[u8]) -> Option<(Option<String>, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let p = v.get("payload").filter(|p| p.is_object());
+    let read = |name: &str| {
+        p.and_then(|p| p.get(name))
+            .and_then(serde_json::Value::as_str)
+            .map(String::from)
+    };
+    Some((read("authorization_id"), read("receipt_id")))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -601,6 +665,16 @@ proptest! {
         // Anything not one JSON value by the grammar yields no ids.
         if !one_value(&bytes) {
             prop_assert_eq!(ids, export::LenientIds::default());
+        }
+    }
+
+    #[test]
+    fn lenient_ids_read_like_serde_json(doc in arb_lenient_doc(), seed in any::<u64>()) {
+        let text = render_top_in_order(&doc, seed);
+        if let Some((authorization_id, receipt_id)) = reference_ids(&text) {
+            let ids = export::lenient_ids(&text);
+            prop_assert_eq!(ids.authorization_id, authorization_id, "{}", String::from_utf8_lossy(&text));
+            prop_assert_eq!(ids.receipt_id, receipt_id);
         }
     }
 
