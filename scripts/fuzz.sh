@@ -7,6 +7,7 @@
 #   bash scripts/fuzz.sh                 # 20 s per target
 #   FUZZ_SECONDS=300 bash scripts/fuzz.sh
 #   FUZZ_TARGETS="verify scanner" bash scripts/fuzz.sh
+#   FUZZ_MAX_LEN=1048576 bash scripts/fuzz.sh   # longest input (default 64 KiB)
 #
 # Each target's corpus grows in crates/kvitto-core/fuzz/corpus/<target> and
 # crashes land in crates/kvitto-core/fuzz/artifacts/<target> (both ignored by
@@ -19,6 +20,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fuzz_dir="$root/crates/kvitto-core/fuzz"
 seconds=${FUZZ_SECONDS:-20}
 targets=${FUZZ_TARGETS:-"parse keys verify scanner"}
+# The test vectors hold inputs of over 1 MiB (the size limit's own vectors);
+# without a cap libFuzzer would take the largest seed as its input length and
+# run several times slower. Longer seeds are truncated, which is harmless.
+max_len=${FUZZ_MAX_LEN:-65536}
 
 cargo_cmd=(cargo)
 if command -v rustup >/dev/null 2>&1; then
@@ -57,7 +62,7 @@ for target in $targets; do
     # The first corpus directory receives new inputs; the seed directories
     # after it are only read.
     if ! "${cargo_cmd[@]}" fuzz run --fuzz-dir "$fuzz_dir" -s none "$target" \
-        "$corpus" "${seeds[@]}" -- -max_total_time="$seconds" -print_final_stats=1; then
+        "$corpus" "${seeds[@]}" -- -max_total_time="$seconds" -max_len="$max_len" -print_final_stats=1; then
         echo "fuzz.sh: target $target FAILED (see $fuzz_dir/artifacts/$target)" >&2
         failed+=("$target")
     fi

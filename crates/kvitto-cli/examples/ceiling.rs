@@ -26,12 +26,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let value = json::parse(rec.bytes, Profile::Receipt)?;
         let payload = value.get("payload").ok_or("no payload")?;
         let sig = value.get("sig").and_then(|s| s.as_str()).ok_or("no sig")?;
-        let kid = payload.get("kid").and_then(|k| k.as_str()).ok_or("no kid")?;
+        let kid = payload
+            .get("kid")
+            .and_then(|k| k.as_str())
+            .ok_or("no kid")?;
         let key = keys.key(kid).ok_or("unknown kid")?;
         let vk = VerifyingKey::from_bytes(&key.public_key())?;
         let sig = Signature::from_bytes(&b64::decode::<64>(sig).map_err(|e| e.reason())?);
         work.push((vk, sig, signing_input(&jcs::to_vec(payload))));
     }
+    // For comparison: the core's whole verify_receipt_in (parse, shape,
+    // JCS, SHA-256, verify_strict) over the same receipts and threads.
+    let start = Instant::now();
+    let core_valid = records
+        .par_iter()
+        .filter(|r| kvitto_core::verify_receipt_in(r.bytes, std::slice::from_ref(&keys)).is_ok())
+        .count();
+    let core_secs = start.elapsed().as_secs_f64();
     drop(records);
     drop(input);
     let start = Instant::now();
@@ -40,11 +51,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|(vk, sig, msg)| vk.verify_strict(msg, sig).is_ok())
         .count();
     let secs = start.elapsed().as_secs_f64();
+    let n = work.len() as f64;
     println!(
-        "{{\"receipts\":{},\"valid\":{valid},\"threads\":{},\"seconds\":{secs:.3},\"per_second\":{:.0}}}",
+        "{{\"receipts\":{},\"valid\":{valid},\"threads\":{},\"seconds\":{secs:.3},\"per_second\":{:.0},\"core_valid\":{core_valid},\"core_seconds\":{core_secs:.3},\"core_per_second\":{:.0}}}",
         work.len(),
         rayon::current_num_threads(),
-        work.len() as f64 / secs
+        n / secs,
+        n / core_secs
     );
     Ok(())
 }

@@ -145,13 +145,17 @@ pub(crate) type Emit<'a> = dyn FnMut(usize, Option<usize>, Body) -> bool + 'a;
 /// whichever way the input turns out to be framed, so from then on it is not
 /// held either: its lines go through the line splitter (over-long ones only
 /// counted) while the scanner finds where it ends.
-pub(crate) fn frame(reader: &mut dyn Read, stop: &dyn Fn() -> bool, emit: &mut Emit<'_>) -> io::Result<bool> {
+pub(crate) fn frame(
+    reader: &mut dyn Read,
+    stop: &dyn Fn() -> bool,
+    emit: &mut Emit<'_>,
+) -> io::Result<bool> {
     let mut chunk = vec![0u8; CHUNK];
     let mut scanner = Scanner::new();
     // Everything read so far, while the first value may be held whole.
     let mut buf: Vec<u8> = Vec::new();
     // Once it may not: its lines so far, and the line the value starts on.
-    let mut counting: Option<(Splitter, Vec<(usize, Body)>, usize)> = None;
+    let mut counting: Option<Counting> = None;
     let mut root: Option<usize> = None;
     let mut read = 0usize;
     let mut first: Option<(usize, usize)> = None;
@@ -161,10 +165,10 @@ pub(crate) fn frame(reader: &mut dyn Read, stop: &dyn Fn() -> bool, emit: &mut E
         }
         let n = read_some(reader, &mut chunk)?;
         if n == 0 {
-            if first.is_none() {
-                if let Scan::Done { start, end } = scanner.finish() {
-                    first = Some((start, end));
-                }
+            if first.is_none()
+                && let Scan::Done { start, end } = scanner.finish()
+            {
+                first = Some((start, end));
             }
             break first.is_none();
         }
@@ -172,9 +176,9 @@ pub(crate) fn frame(reader: &mut dyn Read, stop: &dyn Fn() -> bool, emit: &mut E
         let at = read;
         read += n;
         match &mut counting {
-            Some((splitter, held, _)) => {
-                splitter.feed(data, &mut |line, _, body| {
-                    held.push((line, body));
+            Some(c) => {
+                c.splitter.feed(data, &mut |line, _, body| {
+                    c.held.push((line, body));
                     true
                 });
             }
@@ -189,20 +193,23 @@ pub(crate) fn frame(reader: &mut dyn Read, stop: &dyn Fn() -> bool, emit: &mut E
         match scanner.feed(data) {
             Scan::NeedMore => {
                 if root.is_none() {
-                    root = buf.iter().position(|&b| !is_ws(b));
+                    root = data.iter().position(|&b| !is_ws(b)).map(|p| at + p);
                 }
-                if let (None, Some(r)) = (&counting, root) {
-                    if buf[r] != b'[' && buf.len() - r > MAX_SIZE + 1 {
-                        let line = 1 + memchr::memchr_iter(b'\n', &buf[..r]).count();
-                        let mut splitter = Splitter::new();
-                        let mut held = Vec::new();
-                        splitter.feed(&buf, &mut |line, _, body| {
-                            held.push((line, body));
-                            true
-                        });
-                        buf = Vec::new();
-                        counting = Some((splitter, held, line));
-                    }
+                if let (None, Some(r)) = (&counting, root)
+                    && buf[r] != b'['
+                    && buf.len() - r > MAX_SIZE + 1
+                {
+                    let mut c = Counting {
+                        splitter: Splitter::new(),
+                        held: Vec::new(),
+                        line: 1 + memchr::memchr_iter(b'\n', &buf[..r]).count(),
+                    };
+                    c.splitter.feed(&buf, &mut |line, _, body| {
+                        c.held.push((line, body));
+                        true
+                    });
+                    buf = Vec::new();
+                    counting = Some(c);
                 }
             }
             Scan::Invalid { .. } => break true,
@@ -223,17 +230,17 @@ pub(crate) fn frame(reader: &mut dyn Read, stop: &dyn Fn() -> bool, emit: &mut E
             }
             return Ok(true);
         }
-        (false, Some((_, _, line))) => {
+        (false, Some(c)) => {
             let size = first.map_or(0, |(start, end)| end - start);
-            return Ok(emit(line, None, Body::TooLarge(size)));
+            return Ok(emit(c.line, None, Body::TooLarge(size)));
         }
-        (true, Some((splitter, held, _))) => {
-            for (line, body) in held {
+        (true, Some(c)) => {
+            for (line, body) in c.held {
                 if !emit(line, None, body) {
                     return Ok(false);
                 }
             }
-            splitter
+            c.splitter
         }
         (true, None) => {
             let mut splitter = Splitter::new();
@@ -256,6 +263,13 @@ pub(crate) fn frame(reader: &mut dyn Read, stop: &dyn Fn() -> bool, emit: &mut E
             return Ok(false);
         }
     }
+}
+
+/// A first value too large to hold: its lines so far, and where it starts.
+struct Counting {
+    splitter: Splitter,
+    held: Vec<(usize, Body)>,
+    line: usize,
 }
 
 /// JSON Lines with bounded memory: a line is held up to 1 MiB + 1 bytes
@@ -405,8 +419,16 @@ mod tests {
             format!("{{\"a\":1}}\n{}\n{{\"c\":3}}", " ".repeat(MAX_SIZE + 5)).into_bytes(),
             big.clone().into_bytes(),
             format!("  \n\n {big} \n ").into_bytes(),
-            format!("\n{{\n\"a\": \"{}\",\n\"b\": 1\n}}\n\n", "y".repeat(MAX_SIZE)).into_bytes(),
-            format!("\n{{\n\"a\": \"{}\",\n\"b\": 1\n}}\nzz\n", "y".repeat(MAX_SIZE)).into_bytes(),
+            format!(
+                "\n{{\n\"a\": \"{}\",\n\"b\": 1\n}}\n\n",
+                "y".repeat(MAX_SIZE)
+            )
+            .into_bytes(),
+            format!(
+                "\n{{\n\"a\": \"{}\",\n\"b\": 1\n}}\nzz\n",
+                "y".repeat(MAX_SIZE)
+            )
+            .into_bytes(),
             format!("{{\"a\": \"{}\",\n\"b\": 1\n", "y".repeat(MAX_SIZE)).into_bytes(),
             format!("[{big},\n{{\"b\":2}}]").into_bytes(),
         ];
@@ -415,7 +437,12 @@ mod tests {
                 if chunk < 64 && case.len() > 100_000 {
                     continue;
                 }
-                assert_eq!(run(case, chunk), core(case), "chunk {chunk}, input {:?}", String::from_utf8_lossy(&case[..case.len().min(40)]));
+                assert_eq!(
+                    run(case, chunk),
+                    core(case),
+                    "chunk {chunk}, input {:?}",
+                    String::from_utf8_lossy(&case[..case.len().min(40)])
+                );
             }
         }
     }

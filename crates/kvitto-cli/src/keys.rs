@@ -33,7 +33,8 @@ pub(crate) fn options(fetch: &FetchArgs, pin: Option<Hash>) -> Options {
 
 /// Parse a `--pin` value; `Err` is a usage message.
 pub(crate) fn parse_pin(s: &str) -> Result<Hash, String> {
-    Hash::parse_pin(s).ok_or_else(|| format!("--pin {s:?} is not sha256: followed by 64 hex digits"))
+    Hash::parse_pin(s)
+        .ok_or_else(|| format!("--pin {s:?} is not sha256: followed by 64 hex digits"))
 }
 
 /// Load one document.
@@ -97,7 +98,8 @@ fn show(out: &mut impl Write, doc: &Doc) -> io::Result<()> {
                 escape(&k.kid).into_owned(),
                 k.status.as_str().to_string(),
                 k.not_before.to_string(),
-                k.not_after.map_or_else(|| "-".to_string(), |t| t.to_string()),
+                k.not_after
+                    .map_or_else(|| "-".to_string(), |t| t.to_string()),
             ]
         })
         .collect();

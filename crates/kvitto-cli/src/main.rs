@@ -68,8 +68,11 @@ fn run(cli: Cli) -> io::Result<u8> {
         Command::Canon { input } => misc::canon(&input),
         Command::Inspect { file, keys } => misc::inspect(&file, &keys),
         Command::Completions { shell } => {
+            // Into memory first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kvitto", &mut script);
             let mut out = io::stdout().lock();
-            clap_complete::generate(shell, &mut Cli::command(), "kvitto", &mut out);
+            out.write_all(&script)?;
             out.flush()?;
             Ok(EXIT_OK)
         }

@@ -108,7 +108,9 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
             "authorization_id",
             "workspace_id",
         ] {
-            if p.get(name).is_some() || matches!(name, "kind" | "issued_at" | "kid" | "seq" | "prev") {
+            if p.get(name).is_some()
+                || matches!(name, "kind" | "issued_at" | "kid" | "seq" | "prev")
+            {
                 writeln!(out, "{name:<17}{}", field(name))?;
             }
         }
@@ -132,10 +134,20 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
     };
     match &shape {
         Ok(()) => writeln!(out, "{:<17}ok", "structure")?,
-        Err(e) => writeln!(out, "{:<17}{}: {}", "structure", e.code(), escape(&e.to_string()))?,
+        Err(e) => writeln!(
+            out,
+            "{:<17}{}: {}",
+            "structure",
+            e.code(),
+            escape(&e.to_string())
+        )?,
     }
     let ok = if keysets.is_empty() {
-        writeln!(out, "{:<17}not checked (no --keys): validity unknown", "signature")?;
+        writeln!(
+            out,
+            "{:<17}not checked (no --keys): validity unknown",
+            "signature"
+        )?;
         shape.is_ok()
     } else {
         match verify_receipt_in(text, &keysets) {
@@ -154,7 +166,13 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
                 true
             }
             Err(e) => {
-                writeln!(out, "{:<17}invalid: {}: {}", "verdict", e.code(), escape(&e.to_string()))?;
+                writeln!(
+                    out,
+                    "{:<17}invalid: {}: {}",
+                    "verdict",
+                    e.code(),
+                    escape(&e.to_string())
+                )?;
                 false
             }
         }
@@ -167,7 +185,11 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
             escape(doc.loaded.keys.workspace_id()),
             doc.loaded.sha256,
             escape(&doc.source),
-            if doc.loaded.pinned { "pinned" } else { "not pinned" }
+            if doc.loaded.pinned {
+                "pinned"
+            } else {
+                "not pinned"
+            }
         )?;
     }
     out.flush()?;

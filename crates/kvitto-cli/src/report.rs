@@ -117,10 +117,13 @@ impl J {
     /// The member `name` of an object.
     pub(crate) fn get(&self, name: &str) -> Option<&serde_json::Value> {
         match self {
-            J::O(members) => members.iter().find(|(k, _)| *k == name).and_then(|(_, v)| match v {
-                J::V(v) => Some(v),
-                _ => None,
-            }),
+            J::O(members) => members
+                .iter()
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| match v {
+                    J::V(v) => Some(v),
+                    _ => None,
+                }),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::Arc;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -39,6 +40,28 @@ struct Item {
 enum Msg {
     Batch(Vec<Item>),
     Error(String, io::Error),
+}
+
+/// What the verifier thread sends on: a batch with its verdicts, and the
+/// generation of the key sets it was verified with.
+#[derive(Debug)]
+enum Checked {
+    Batch(Vec<Item>, Vec<Outcome>, u64),
+    Error(String, io::Error),
+}
+
+/// The key sets in use; `generation` grows when a refetch replaces one.
+#[derive(Debug)]
+struct KeyState {
+    generation: u64,
+    sets: Arc<Vec<KeySet>>,
+}
+
+type SharedKeys = Arc<RwLock<KeyState>>;
+
+fn current(keys: &SharedKeys) -> (u64, Arc<Vec<KeySet>>) {
+    let state = keys.read().unwrap_or_else(|e| e.into_inner());
+    (state.generation, Arc::clone(&state.sets))
 }
 
 /// A valid receipt, reduced to what reports and chains need.
@@ -85,6 +108,15 @@ fn judge(body: &Body, keysets: &[KeySet]) -> Outcome {
     }
 }
 
+/// Verify again, with `sets`, the receipts whose kid was unknown.
+fn rejudge(items: &[Item], outcomes: &mut [Outcome], sets: &[KeySet]) {
+    items
+        .par_iter()
+        .zip(outcomes.par_iter_mut())
+        .filter(|(_, o)| matches!(o.result, Err(Error::UnknownKid { .. })))
+        .for_each(|(item, o)| *o = judge(&item.body, sets));
+}
+
 /// Counts for the summary.
 #[derive(Debug, Default)]
 struct Tally {
@@ -110,7 +142,7 @@ struct Run<'a, W: Write> {
     docs: Vec<Doc>,
     /// Entries for the summary's key list (refetched documents appended).
     key_report: Vec<J>,
-    keysets: Vec<KeySet>,
+    keysets: SharedKeys,
     refetched: bool,
     chains: ChainSet,
     /// Where each invalid receipt stood, for chain messages: position -> (source, line).
@@ -196,7 +228,8 @@ impl<W: Write> Run<'_, W> {
                     )?;
                 }
                 if self.args.chains {
-                    self.where_invalid.insert(position, (item.source, item.line));
+                    self.where_invalid
+                        .insert(position, (item.source, item.line));
                 }
             }
         }
@@ -238,7 +271,10 @@ impl<W: Write> Run<'_, W> {
                     Some((src, line)) => format!("{}:{line}", self.inputs[*src].name),
                     None => format!("#{position}"),
                 };
-                let id = receipt_id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default();
+                let id = receipt_id
+                    .as_ref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default();
                 format!("receipt {at}{id} is invalid: {}: {cause}", cause.code())
             }
             Err(e) => e.to_string(),
@@ -291,39 +327,59 @@ impl<W: Write> Run<'_, W> {
 
     /// Verify again the receipts whose kid was unknown, after fetching each
     /// unpinned URL document once more (at most once per run).
-    fn refetch(&mut self, items: &[Item], outcomes: &mut [Outcome]) -> io::Result<()> {
-        if self.refetched
-            || !outcomes
-                .iter()
-                .any(|o| matches!(o.result, Err(Error::UnknownKid { .. })))
-        {
+    /// `generation` is that of the key sets the batch was verified with.
+    fn refetch(
+        &mut self,
+        items: &[Item],
+        outcomes: &mut [Outcome],
+        generation: u64,
+    ) -> io::Result<()> {
+        let unknown = |o: &Outcome| matches!(o.result, Err(Error::UnknownKid { .. }));
+        if !outcomes.iter().any(unknown) {
+            return Ok(());
+        }
+        let (now, sets) = current(&self.keysets);
+        if generation < now {
+            // Verified (ahead, in parallel) before the refetch: again with the new sets.
+            rejudge(items, outcomes, &sets);
+            return Ok(());
+        }
+        if self.refetched {
             return Ok(());
         }
         self.refetched = true;
+        let mut new_sets = sets.as_ref().clone();
         let mut changed = false;
-        for i in 0..self.docs.len() {
-            let doc = &self.docs[i];
-            match doc.loader.refetch(&doc.source) {
+        let fetched: Vec<_> = self
+            .docs
+            .iter()
+            .map(|doc| doc.loader.refetch(&doc.source))
+            .collect();
+        let mut errors = Vec::new();
+        for ((doc, set), result) in self.docs.iter_mut().zip(&mut new_sets).zip(fetched) {
+            match result {
                 Ok(Some(loaded)) => {
                     self.key_report.push(key_entry(&doc.source, &loaded));
-                    self.keysets[i] = loaded.keys.clone();
-                    self.docs[i].loaded = loaded;
+                    *set = loaded.keys.clone();
+                    doc.loaded = loaded;
                     changed = true;
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    self.tally.key_error = true;
-                    self.error(e.code(), &e.to_string())?;
-                }
+                Err(e) => errors.push(e),
             }
         }
+        for e in errors {
+            self.tally.key_error = true;
+            self.error(e.code(), &e.to_string())?;
+        }
         if changed {
-            let keysets = &self.keysets;
-            items
-                .par_iter()
-                .zip(outcomes.par_iter_mut())
-                .filter(|(_, o)| matches!(o.result, Err(Error::UnknownKid { .. })))
-                .for_each(|(item, o)| *o = judge(&item.body, keysets));
+            let new_sets = Arc::new(new_sets);
+            {
+                let mut state = self.keysets.write().unwrap_or_else(|e| e.into_inner());
+                state.generation += 1;
+                state.sets = Arc::clone(&new_sets);
+            }
+            rejudge(items, outcomes, &new_sets);
         }
         Ok(())
     }
@@ -374,9 +430,18 @@ impl<W: Write> Run<'_, W> {
             let pinned = entry.get("pinned").and_then(|v| v.as_bool()) == Some(true);
             let mut s = format!(
                 "keys: {} {} {} ({})",
-                escape(entry.get("workspace_id").and_then(|v| v.as_str()).unwrap_or("")),
+                escape(
+                    entry
+                        .get("workspace_id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                ),
                 entry.get("sha256").and_then(|v| v.as_str()).unwrap_or(""),
-                if pinned { p.green("pinned") } else { p.yellow("not pinned") },
+                if pinned {
+                    p.green("pinned")
+                } else {
+                    p.yellow("not pinned")
+                },
                 escape(entry.get("source").and_then(|v| v.as_str()).unwrap_or("")),
             );
             if let Some(age) = entry.get("cache_age_s").and_then(|v| v.as_u64()) {
@@ -412,7 +477,10 @@ pub(crate) fn run(args: VerifyArgs) -> io::Result<u8> {
         inputs: Vec::new(),
         docs: Vec::new(),
         key_report: Vec::new(),
-        keysets: Vec::new(),
+        keysets: Arc::new(RwLock::new(KeyState {
+            generation: 0,
+            sets: Arc::new(Vec::new()),
+        })),
         refetched: false,
         chains: ChainSet::new(),
         where_invalid: BTreeMap::new(),
@@ -426,7 +494,10 @@ pub(crate) fn run(args: VerifyArgs) -> io::Result<u8> {
 fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
     let args = run.args;
     if args.keys.keys.is_empty() {
-        let _ = writeln!(io::stderr(), "kvitto: error: --keys is required (a key document file or URL)");
+        let _ = writeln!(
+            io::stderr(),
+            "kvitto: error: --keys is required (a key document file or URL)"
+        );
         return Ok(EXIT_USAGE);
     }
     if args.keys.pins.len() > args.keys.keys.len() {
@@ -443,12 +514,13 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
             }
         }
     }
+    let mut sets = Vec::new();
     for (i, source) in args.keys.keys.iter().enumerate() {
         let pin: Option<Hash> = pins.get(i).copied();
         match keys::load(source, &args.keys.fetch, pin) {
             Ok(doc) => {
                 run.key_report.push(key_entry(&doc.source, &doc.loaded));
-                run.keysets.push(doc.loaded.keys.clone());
+                sets.push(doc.loaded.keys.clone());
                 run.docs.push(doc);
             }
             Err(e) => {
@@ -461,6 +533,10 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         run.summary(false, false)?;
         return Ok(EXIT_KEYS);
     }
+    run.keysets = Arc::new(RwLock::new(KeyState {
+        generation: 0,
+        sets: Arc::new(sets),
+    }));
 
     let (inputs, errors) = input::expand(&args.inputs);
     for (name, e) in errors {
@@ -476,15 +552,42 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // Three stages, so that none waits for another: the reader frames
+    // inputs into batches; the verifier verifies a batch on all cores (rayon)
+    // while this thread reports the batch before it, in input order.
     let (tx, rx) = mpsc::sync_channel::<Msg>(2);
+    let (checked_tx, checked_rx) = mpsc::sync_channel::<Checked>(1);
     let reader = {
         let inputs = run.inputs.clone();
         let stop = Arc::clone(&stop);
         let interrupted = Arc::clone(&interrupted);
-        thread::spawn(move || read_all(&inputs, &tx, &|| {
-            stop.load(Ordering::Relaxed) || interrupted.load(Ordering::Relaxed)
-        }))
+        thread::spawn(move || {
+            read_all(&inputs, &tx, &|| {
+                stop.load(Ordering::Relaxed) || interrupted.load(Ordering::Relaxed)
+            })
+        })
     };
+    {
+        let keys = Arc::clone(&run.keysets);
+        thread::spawn(move || {
+            for msg in rx {
+                let checked = match msg {
+                    Msg::Batch(items) => {
+                        let (generation, sets) = current(&keys);
+                        let outcomes = items
+                            .par_iter()
+                            .map(|item| judge(&item.body, &sets))
+                            .collect();
+                        Checked::Batch(items, outcomes, generation)
+                    }
+                    Msg::Error(name, e) => Checked::Error(name, e),
+                };
+                if checked_tx.send(checked).is_err() {
+                    return;
+                }
+            }
+        });
+    }
 
     let progress = if io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -505,21 +608,18 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
                 complete = false;
                 break;
             }
-            let msg = match rx.recv_timeout(Duration::from_millis(100)) {
+            let msg = match checked_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(msg) => msg,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             match msg {
-                Msg::Error(name, e) => {
+                Checked::Error(name, e) => {
                     run.tally.input_error = true;
                     run.error("io_error", &format!("{name}: {e}"))?;
                 }
-                Msg::Batch(items) => {
-                    let keysets = &run.keysets;
-                    let mut outcomes: Vec<Outcome> =
-                        items.par_iter().map(|item| judge(&item.body, keysets)).collect();
-                    run.refetch(&items, &mut outcomes)?;
+                Checked::Batch(items, mut outcomes, generation) => {
+                    run.refetch(&items, &mut outcomes, generation)?;
                     for (item, outcome) in items.iter().zip(outcomes) {
                         run.receipt(item, outcome)?;
                         if run.tally.invalid >= max_failures {
@@ -539,10 +639,10 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         Ok(())
     })();
     stop.store(true, Ordering::Relaxed);
-    drop(rx);
+    drop(checked_rx);
     // The reader ends at its next chunk; one blocked on a quiet stdin is left
     // behind (the process ends after the summary).
-    if complete {
+    if complete && result.is_ok() {
         let _ = reader.join();
     }
     if let Some(bar) = progress {

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 /// One step: a name and the command line run from the workspace root.
 struct Step {
@@ -18,7 +18,15 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "clippy (all targets, -D warnings)",
-        cmd: &["cargo", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        cmd: &[
+            "cargo",
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     },
     Step {
         name: "test vectors are what the generator makes",
@@ -26,11 +34,28 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "core builds for bare metal (no_std, thumbv7em-none-eabi)",
-        cmd: &["cargo", "build", "-p", "kvitto-core", "--features", "sign", "--target", "thumbv7em-none-eabi"],
+        cmd: &[
+            "cargo",
+            "build",
+            "-p",
+            "kvitto-core",
+            "--features",
+            "sign",
+            "--target",
+            "thumbv7em-none-eabi",
+        ],
     },
     Step {
         name: "core builds for wasm32-unknown-unknown",
-        cmd: &["cargo", "build", "-p", "kvitto-core", "--target", "wasm32-unknown-unknown", "--release"],
+        cmd: &[
+            "cargo",
+            "build",
+            "-p",
+            "kvitto-core",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--release",
+        ],
     },
     Step {
         name: "tests (every crate, vectors, external conformance data)",
@@ -86,6 +111,12 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
 /// What a fresh machine lacks: the two extra Rust targets and the tool components.
 pub(crate) fn install() -> anyhow::Result<()> {
     crate::sh(&["rustup", "component", "add", "rustfmt", "clippy"])?;
-    crate::sh(&["rustup", "target", "add", "thumbv7em-none-eabi", "wasm32-unknown-unknown"])?;
+    crate::sh(&[
+        "rustup",
+        "target",
+        "add",
+        "thumbv7em-none-eabi",
+        "wasm32-unknown-unknown",
+    ])?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     if let Some(arg) = args.first() {
@@ -18,9 +18,24 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let keys = sample.join("keys.json");
 
     let steps = [
-        ("the key document's pin (what an auditor records out of band)", vec!["keys", "pin"], None, 0),
-        ("the sample export, every receipt and every chain", vec!["verify", "--chains"], Some("export.jsonl"), 0),
-        ("a copy with one receipt's payload altered", vec!["verify", "--chains"], Some("export-tampered.jsonl"), 1),
+        (
+            "the key document's pin (what an auditor records out of band)",
+            vec!["keys", "pin"],
+            None,
+            0,
+        ),
+        (
+            "the sample export, every receipt and every chain",
+            vec!["verify", "--chains"],
+            Some("export.jsonl"),
+            0,
+        ),
+        (
+            "a copy with one receipt's payload altered",
+            vec!["verify", "--chains"],
+            Some("export-tampered.jsonl"),
+            1,
+        ),
     ];
     for (title, words, input, want) in steps {
         let mut cmd = Command::new(&kvitto);
@@ -37,8 +52,14 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         println!(
             "$ kvitto {} {}{}",
             words.join(" "),
-            if words[0] == "verify" { "--keys test-vectors/sample/keys.json " } else { "test-vectors/sample/keys.json" },
-            input.map(|f| format!("test-vectors/sample/{f}")).unwrap_or_default()
+            if words[0] == "verify" {
+                "--keys test-vectors/sample/keys.json "
+            } else {
+                "test-vectors/sample/keys.json"
+            },
+            input
+                .map(|f| format!("test-vectors/sample/{f}"))
+                .unwrap_or_default()
         );
         let status = cmd.status().context("running kvitto")?;
         let code = status.code().unwrap_or(-1);
@@ -47,6 +68,8 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             bail!("expected exit code {want}, got {code}");
         }
     }
-    println!("\ndemo: the sample verifies (exit 0) and the tampered copy fails (exit 1) with its code.");
+    println!(
+        "\ndemo: the sample verifies (exit 0) and the tampered copy fails (exit 1) with its code."
+    );
     Ok(())
 }

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use kvitto_core::sign::{Common, IssuerKey, Signed, key_document, object, payload, receipt_hash};
-use kvitto_core::{Hash, Kind, KeyStatus, Value, jcs};
+use kvitto_core::{Hash, KeyStatus, Kind, Value, jcs};
 use rayon::prelude::*;
 
-const USAGE: &str = "usage: cargo xtask gen-export --lines N --out FILE [--authorizations M] [--keys-out FILE]
+const USAGE: &str =
+    "usage: cargo xtask gen-export --lines N --out FILE [--authorizations M] [--keys-out FILE]
 
 Writes N receipts as JSON Lines to FILE: M authorizations (default N/50, so
 chains of ~50), interleaved 64 at a time, every fourth chain closed by
@@ -44,11 +45,15 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
             println!("{USAGE}");
             std::process::exit(0);
         }
-        let value = it.next().with_context(|| format!("{flag} needs a value\n\n{USAGE}"))?;
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value\n\n{USAGE}"))?;
         match flag.as_str() {
             "--lines" => lines = Some(value.parse::<u64>().context("--lines")?),
             "--out" => out = Some(PathBuf::from(value)),
-            "--authorizations" => authorizations = Some(value.parse::<u64>().context("--authorizations")?),
+            "--authorizations" => {
+                authorizations = Some(value.parse::<u64>().context("--authorizations")?)
+            }
             "--keys-out" => keys_out = Some(PathBuf::from(value)),
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
@@ -124,7 +129,10 @@ fn build_payload(chain: &Chain, seq: u64, line: u64) -> Value {
             .map(|t| {
                 object([
                     ("name", Value::from(format!("tool:{t}"))),
-                    ("constraints", object([("max_per_hour", Value::from(120u64))])),
+                    (
+                        "constraints",
+                        object([("max_per_hour", Value::from(120u64))]),
+                    ),
                 ])
             })
             .collect();
@@ -132,15 +140,24 @@ fn build_payload(chain: &Chain, seq: u64, line: u64) -> Value {
             Kind::AuthorizationCreated,
             &common,
             [
-                ("user_id", Value::from(format!("user_{:05}", chain.number % 977))),
+                (
+                    "user_id",
+                    Value::from(format!("user_{:05}", chain.number % 977)),
+                ),
                 ("agent_id", Value::from("agent_support_bot")),
                 ("scopes", Value::Array(scopes)),
-                ("requires_confirm_for", Value::from(vec!["tool:stripe.refund"])),
+                (
+                    "requires_confirm_for",
+                    Value::from(vec!["tool:stripe.refund"]),
+                ),
                 ("requires_escalation_for", Value::Array(Vec::new())),
                 ("escalation_targets", object([])),
                 ("expires_at", Value::Null),
                 ("budget_limit_micros", Value::from(50_000_000u64)),
-                ("metadata", object([("ticket", Value::from(format!("SUP-{}", chain.number)))])),
+                (
+                    "metadata",
+                    object([("ticket", Value::from(format!("SUP-{}", chain.number)))]),
+                ),
             ],
         );
     }
@@ -148,29 +165,47 @@ fn build_payload(chain: &Chain, seq: u64, line: u64) -> Value {
         return payload(
             Kind::AuthorizationRevoked,
             &common,
-            [("revoked_by", Value::from(format!("user_{:05}", chain.number % 977)))],
+            [(
+                "revoked_by",
+                Value::from(format!("user_{:05}", chain.number % 977)),
+            )],
         );
     }
-    let allow = (line % 10) != 0;
+    let allow = !line.is_multiple_of(10);
     let spent = (seq - 1) * 1500;
     payload(
         Kind::Check,
         &common,
         [
             ("scope", Value::from(format!("tool:{tool}"))),
-            ("decision", Value::from(if allow { "allow" } else { "deny" })),
-            ("reason", Value::from(if allow { "ok" } else { "scope_not_authorized" })),
-            ("resource", Value::from(format!("repo:acme/widgets#{}", line % 5000))),
-            ("session_id", Value::from(format!("sess_{:010}", chain.number * 7 + seq / 10))),
+            (
+                "decision",
+                Value::from(if allow { "allow" } else { "deny" }),
+            ),
+            (
+                "reason",
+                Value::from(if allow { "ok" } else { "scope_not_authorized" }),
+            ),
+            (
+                "resource",
+                Value::from(format!("repo:acme/widgets#{}", line % 5000)),
+            ),
+            (
+                "session_id",
+                Value::from(format!("sess_{:010}", chain.number * 7 + seq / 10)),
+            ),
             ("context", object([("ip", Value::from("203.0.113.42"))])),
             ("estimated_cost_micros", Value::from(1500u64)),
             (
                 "budget",
-                if line % 4 == 0 {
+                if line.is_multiple_of(4) {
                     object([
                         ("limit_micros", Value::from(50_000_000u64)),
                         ("spent_before_micros", Value::from(spent)),
-                        ("spent_after_micros", Value::from(spent + if allow { 1500 } else { 0 })),
+                        (
+                            "spent_after_micros",
+                            Value::from(spent + if allow { 1500 } else { 0 }),
+                        ),
                     ])
                 } else {
                     Value::Null
@@ -195,7 +230,8 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         p.push(".keys.json");
         PathBuf::from(p)
     });
-    std::fs::write(&keys_out, jcs::to_vec(&doc)).with_context(|| format!("{}", keys_out.display()))?;
+    std::fs::write(&keys_out, jcs::to_vec(&doc))
+        .with_context(|| format!("{}", keys_out.display()))?;
 
     let auths = args
         .authorizations
@@ -214,7 +250,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
                 len: base + u64::from(number < extra),
                 next_seq: 0,
                 prev: None,
-                closed: number % 4 == 3,
+                closed: number % 4 == 3, // every fourth chain is closed
             })
             .filter(|c| c.len > 0)
             .collect();

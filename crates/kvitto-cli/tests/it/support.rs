@@ -32,13 +32,20 @@ impl Run {
     }
 
     pub(crate) fn of_type(&self, ty: &str) -> Vec<serde_json::Value> {
-        self.json().into_iter().filter(|v| v["type"] == ty).collect()
+        self.json()
+            .into_iter()
+            .filter(|v| v["type"] == ty)
+            .collect()
     }
 
     pub(crate) fn summary(&self) -> serde_json::Value {
         let all = self.json();
         let last = all.last().cloned().unwrap_or_default();
-        assert_eq!(last["type"], "summary", "last line is the summary: {}", self.stdout);
+        assert_eq!(
+            last["type"], "summary",
+            "last line is the summary: {}",
+            self.stdout
+        );
         last
     }
 }
@@ -86,7 +93,11 @@ impl Scratch {
     pub(crate) fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Run {
         let mut cmd = self.cmd();
         cmd.args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn kvitto");
@@ -116,7 +127,14 @@ pub(crate) fn doc(ws: &str, keys: &[&IssuerKey]) -> Vec<u8> {
 
 /// The receipts of one chain: created, checks, and revoked when `closed`.
 /// `scope` is the checks' scope string.
-pub(crate) fn chain(key: &IssuerKey, ws: &str, auth: &str, n: u64, closed: bool, scope: &str) -> Vec<String> {
+pub(crate) fn chain(
+    key: &IssuerKey,
+    ws: &str,
+    auth: &str,
+    n: u64,
+    closed: bool,
+    scope: &str,
+) -> Vec<String> {
     let mut prev: Option<Hash> = None;
     let mut out = Vec::new();
     for seq in 0..n {
@@ -148,7 +166,11 @@ pub(crate) fn chain(key: &IssuerKey, ws: &str, auth: &str, n: u64, closed: bool,
                 ],
             )
         } else if closed && seq + 1 == n {
-            payload(Kind::AuthorizationRevoked, &common, [("revoked_by", Value::from("user_1"))])
+            payload(
+                Kind::AuthorizationRevoked,
+                &common,
+                [("revoked_by", Value::from("user_1"))],
+            )
         } else {
             check(&common, scope)
         };

@@ -11,14 +11,21 @@ use crate::support::{Run, Scratch, s};
 /// Vectors the CLI is known to disagree with, and why. Empty: none known.
 const KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
 
-const KEY_CODES: [&str; 4] = ["keys_invalid", "pin_mismatch", "keys_fetch_failed", "too_large"];
+const KEY_CODES: [&str; 4] = [
+    "keys_invalid",
+    "pin_mismatch",
+    "keys_fetch_failed",
+    "too_large",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test-vectors")
 }
 
 fn str_of<'a>(v: &'a Value, name: &str) -> Result<&'a str, String> {
-    v[name].as_str().ok_or_else(|| format!("vector has no string {name:?}"))
+    v[name]
+        .as_str()
+        .ok_or_else(|| format!("vector has no string {name:?}"))
 }
 
 fn key_args(v: &Value, dir: &Path) -> Vec<String> {
@@ -45,7 +52,10 @@ fn expect_code(r: &Run, want: i32) -> Result<(), String> {
     if r.code == want {
         Ok(())
     } else {
-        Err(format!("exit {} (want {want}); stdout {:?} stderr {:?}", r.code, r.stdout, r.stderr))
+        Err(format!(
+            "exit {} (want {want}); stdout {:?} stderr {:?}",
+            r.code, r.stdout, r.stderr
+        ))
     }
 }
 
@@ -58,9 +68,16 @@ fn check_receipt(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
     let expect = &v["expect"];
     if expect["ok"] == true {
         expect_code(&r, 0)?;
-        let rec = r.of_type("receipt").into_iter().next().ok_or("no receipt line")?;
+        let rec = r
+            .of_type("receipt")
+            .into_iter()
+            .next()
+            .ok_or("no receipt line")?;
         if !expect["receipt_hash"].is_null() && rec["receipt_hash"] != expect["receipt_hash"] {
-            return Err(format!("receipt_hash {} (want {})", rec["receipt_hash"], expect["receipt_hash"]));
+            return Err(format!(
+                "receipt_hash {} (want {})",
+                rec["receipt_hash"], expect["receipt_hash"]
+            ));
         }
         return Ok(());
     }
@@ -98,7 +115,11 @@ fn check_keys(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
         }
         for kid in expect["kids"].as_array().into_iter().flatten() {
             let kid = kid.as_str().unwrap_or_default();
-            if !r.stdout.lines().any(|l| l.split_whitespace().next() == Some(kid)) {
+            if !r
+                .stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(kid))
+            {
                 return Err(format!("no row for kid {kid:?} in {:?}", r.stdout));
             }
         }
@@ -127,12 +148,20 @@ fn check_export(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
     if let Some(records) = expect["records"].as_array() {
         let got = r.of_type("receipt");
         if got.len() != records.len() {
-            return Err(format!("{} receipts (want {}): {:?}", got.len(), records.len(), r.stdout));
+            return Err(format!(
+                "{} receipts (want {}): {:?}",
+                got.len(),
+                records.len(),
+                r.stdout
+            ));
         }
         for (g, w) in got.iter().zip(records) {
             for field in ["line", "index", "code"] {
                 if w.get(field).is_some() && g[field] != w[field] {
-                    return Err(format!("receipt {field} {} (want {}) in {g}", g[field], w[field]));
+                    return Err(format!(
+                        "receipt {field} {} (want {}) in {g}",
+                        g[field], w[field]
+                    ));
                 }
             }
             if !w["code"].is_null() {
@@ -143,12 +172,28 @@ fn check_export(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
     if let Some(want) = expect["chains"].as_array() {
         let got = r.of_type("chain");
         if got.len() != want.len() {
-            return Err(format!("{} chains (want {}): {:?}", got.len(), want.len(), r.stdout));
+            return Err(format!(
+                "{} chains (want {}): {:?}",
+                got.len(),
+                want.len(),
+                r.stdout
+            ));
         }
         for (g, w) in got.iter().zip(want) {
-            for field in ["authorization_id", "code", "closed", "head_seq", "head_hash", "receipts", "duplicates"] {
+            for field in [
+                "authorization_id",
+                "code",
+                "closed",
+                "head_seq",
+                "head_hash",
+                "receipts",
+                "duplicates",
+            ] {
                 if w.get(field).is_some() && g[field] != w[field] {
-                    return Err(format!("chain {field} {} (want {}) in {g}", g[field], w[field]));
+                    return Err(format!(
+                        "chain {field} {} (want {}) in {g}",
+                        g[field], w[field]
+                    ));
                 }
             }
             if !w["code"].is_null() {
@@ -157,7 +202,11 @@ fn check_export(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
         }
     } else if let Some(code) = expect.get("code") {
         // A single chain's verdict.
-        let got = r.of_type("chain").into_iter().next().ok_or("no chain line")?;
+        let got = r
+            .of_type("chain")
+            .into_iter()
+            .next()
+            .ok_or("no chain line")?;
         if got["code"] != *code {
             return Err(format!("chain code {} (want {code})", got["code"]));
         }
@@ -173,7 +222,11 @@ fn check_export(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
 
 fn check_canon(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
     let input = dir.join(str_of(v, "input")?).display().to_string();
-    let out = t.cmd().args(["canon", &input]).output().map_err(|e| e.to_string())?;
+    let out = t
+        .cmd()
+        .args(["canon", &input])
+        .output()
+        .map_err(|e| e.to_string())?;
     let expect = &v["expect"];
     let output = v["output"].as_str().or_else(|| expect["output"].as_str());
     if let Some(path) = output {
@@ -192,7 +245,10 @@ fn check_canon(t: &Scratch, v: &Value, dir: &Path) -> Result<(), String> {
     let code = str_of(expect, "code")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() != Some(1) || !stderr.starts_with(&format!("{code}: ")) {
-        return Err(format!("exit {:?}, stderr {stderr:?} (want {code})", out.status.code()));
+        return Err(format!(
+            "exit {:?}, stderr {stderr:?} (want {code})",
+            out.status.code()
+        ));
     }
     Ok(())
 }
@@ -212,7 +268,9 @@ fn manifest_vectors() {
     let t = Scratch::new();
     let (mut pass, mut known, mut failures, mut surprises) = (0, 0, Vec::new(), Vec::new());
     for v in manifest["vectors"].as_array().expect("vectors") {
-        let on_cli = v["surfaces"].as_array().is_some_and(|a| a.iter().any(|x| x == "cli"));
+        let on_cli = v["surfaces"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "cli"));
         if !on_cli {
             continue;
         }
@@ -240,24 +298,41 @@ fn manifest_vectors() {
         failures.len(),
         surprises.len()
     );
-    assert!(failures.is_empty(), "unexpected failures:\n{}", failures.join("\n"));
-    assert!(surprises.is_empty(), "unexpected successes (remove from KNOWN_DIVERGENCES): {surprises:?}");
+    assert!(
+        failures.is_empty(),
+        "unexpected failures:\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        surprises.is_empty(),
+        "unexpected successes (remove from KNOWN_DIVERGENCES): {surprises:?}"
+    );
     assert!(pass + known > 0, "the manifest lists no cli vector");
 }
 
 #[test]
 fn sample_files_verify() {
     let dir = root().join("sample");
-    let (keys, export, tampered) = (dir.join("keys.json"), dir.join("export.jsonl"), dir.join("export-tampered.jsonl"));
+    let (keys, export, tampered) = (
+        dir.join("keys.json"),
+        dir.join("export.jsonl"),
+        dir.join("export-tampered.jsonl"),
+    );
     if !keys.exists() || !export.exists() {
         eprintln!("skipping: test-vectors/sample/ not there yet");
         return;
     }
     let t = Scratch::new();
-    let r = t.run(&["verify", "--keys", s(&keys), "--chains", s(&export)], None);
+    let r = t.run(
+        &["verify", "--keys", s(&keys), "--chains", s(&export)],
+        None,
+    );
     assert_eq!(r.code, 0, "{r:?}");
     if tampered.exists() {
-        let r = t.run(&["verify", "--keys", s(&keys), "--chains", s(&tampered)], None);
+        let r = t.run(
+            &["verify", "--keys", s(&keys), "--chains", s(&tampered)],
+            None,
+        );
         assert_eq!(r.code, 1, "{r:?}");
     }
 }
