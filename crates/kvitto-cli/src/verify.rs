@@ -420,7 +420,9 @@ impl<W: Write> Run<'_, W> {
                 t.chains, t.intact, t.closed, t.open, t.broken
             );
         }
-        if interrupted {
+        if t.key_error {
+            line += "; nothing verified: a key document is unavailable or invalid (see above)";
+        } else if interrupted {
             line += "; interrupted, partial results";
         } else if !complete {
             line += "; stopped early (--max-failures)";
