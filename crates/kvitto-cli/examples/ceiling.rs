@@ -35,12 +35,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sig = Signature::from_bytes(&b64::decode::<64>(sig).map_err(|e| e.reason())?);
         work.push((vk, sig, signing_input(&jcs::to_vec(payload))));
     }
-    // For comparison: the core's whole verify_receipt_in (parse, shape,
+    // For comparison: the core's whole verdict_in (parse, shape,
     // JCS, SHA-256, verify_strict) over the same receipts and threads.
     let start = Instant::now();
     let core_valid = records
         .par_iter()
-        .filter(|r| kvitto_core::verify_receipt_in(r.bytes, std::slice::from_ref(&keys)).is_ok())
+        .filter(|r| kvitto_core::verdict_in(r.bytes, std::slice::from_ref(&keys)).is_ok())
         .count();
     let core_secs = start.elapsed().as_secs_f64();
     drop(records);

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kvitto_core::chain::Link;
 use kvitto_core::export::{LenientIds, lenient_ids};
 use kvitto_core::json::MAX_SIZE;
-use kvitto_core::{ChainEntry, ChainReport, ChainSet, Error, Hash, KeySet, verify_receipt_in};
+use kvitto_core::{ChainEntry, ChainReport, ChainSet, Error, Hash, KeySet, verdict_in};
 use rayon::prelude::*;
 
 use crate::cli::{Format, VerifyArgs};
@@ -92,7 +92,7 @@ fn judge(body: &Body, keysets: &[KeySet]) -> Outcome {
             };
         }
     };
-    match verify_receipt_in(bytes, keysets) {
+    match verdict_in(bytes, keysets) {
         Ok(v) => Outcome {
             result: Ok(Good {
                 link: Link::from(&v),

@@ -7,8 +7,9 @@ use alloc::vec::Vec;
 
 use crate::instant::Instant;
 use crate::keys::Hash;
+use crate::receipt::Header;
 use crate::receipt::Kind;
-use crate::verify::{self, Verified};
+use crate::verify::{self, Verdict, Verified};
 use crate::{Error, KeySet};
 
 /// What a chain needs of one verified receipt: a few dozen bytes.
@@ -21,15 +22,27 @@ pub struct Link {
     pub kind: Kind,
 }
 
+impl Link {
+    fn new(header: &Header, hash: Hash) -> Link {
+        Link {
+            seq: header.seq,
+            prev: header.prev,
+            hash,
+            issued_at: header.issued_at,
+            kind: header.kind,
+        }
+    }
+}
+
 impl From<&Verified> for Link {
     fn from(v: &Verified) -> Link {
-        Link {
-            seq: v.header.seq,
-            prev: v.header.prev,
-            hash: v.receipt_hash,
-            issued_at: v.header.issued_at,
-            kind: v.header.kind,
-        }
+        Link::new(&v.header, v.receipt_hash)
+    }
+}
+
+impl From<&Verdict> for Link {
+    fn from(v: &Verdict) -> Link {
+        Link::new(&v.header, v.receipt_hash)
     }
 }
 

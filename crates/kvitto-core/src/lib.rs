@@ -49,4 +49,4 @@ pub use jcs::canonicalize;
 pub use json::{Profile, Value, parse};
 pub use keys::{Hash, Key, KeySet, KeyStatus};
 pub use receipt::{Header, Kind};
-pub use verify::{Verified, verify_many, verify_receipt, verify_receipt_in};
+pub use verify::{Verdict, Verified, verdict_in, verify_many, verify_receipt, verify_receipt_in};

@@ -76,6 +76,27 @@ pub fn verify_receipt(bytes: &[u8], keys: &KeySet) -> Result<Verified, Error> {
 /// Verify one receipt against the key document of its own workspace, chosen
 /// from `keysets` by `payload.workspace_id` (exports may span workspaces).
 pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, Error> {
+    let (receipt, header, receipt_hash, key) = check(bytes, keysets)?;
+    let key = key.clone();
+    let payload = match receipt {
+        Value::Object(members) => members
+            .into_iter()
+            .find(|(k, _)| k == "payload")
+            .map(|(_, v)| v)
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    Ok(Verified {
+        header,
+        payload,
+        receipt_hash,
+        key,
+    })
+}
+
+/// Every check of section 7; returns the parsed receipt, its header, its
+/// hash and the key that signed it.
+fn check<'k>(bytes: &[u8], keysets: &'k [KeySet]) -> Result<(Value, Header, Hash, &'k Key), Error> {
     let receipt = json::parse(bytes, Profile::Receipt)?;
     let payload = receipt::check_envelope(&receipt)?;
     let (header, sig) = receipt::check_shape(&receipt, payload)?;
@@ -117,21 +138,7 @@ pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, E
         });
     }
     let receipt_hash = Hash(Sha256::digest(canonical).into());
-    let key = key.clone();
-    let payload = match receipt {
-        Value::Object(members) => members
-            .into_iter()
-            .find(|(k, _)| k == "payload")
-            .map(|(_, v)| v)
-            .unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    Ok(Verified {
-        header,
-        payload,
-        receipt_hash,
-        key,
-    })
+    Ok((receipt, header, receipt_hash, key))
 }
 
 fn workspace_list(keysets: &[KeySet]) -> String {
@@ -139,20 +146,51 @@ fn workspace_list(keysets: &[KeySet]) -> String {
     names.join(", ")
 }
 
+/// The verdict on a valid receipt without its payload tree: what chains
+/// and export reports need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The checked common members (the signing key is `header.kid`).
+    pub header: Header,
+    /// `sha256:` of the payload's canonical bytes.
+    pub receipt_hash: Hash,
+}
+
+impl From<Verified> for Verdict {
+    fn from(v: Verified) -> Verdict {
+        Verdict {
+            header: v.header,
+            receipt_hash: v.receipt_hash,
+        }
+    }
+}
+
+/// Verify one receipt like [`verify_receipt_in`], keeping only the
+/// [`Verdict`]: the payload tree is dropped as soon as the receipt is judged.
+pub fn verdict_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verdict, Error> {
+    let (_, header, receipt_hash, _) = check(bytes, keysets)?;
+    Ok(Verdict {
+        header,
+        receipt_hash,
+    })
+}
+
 /// Verify many receipts. The verdicts are exactly those of calling
 /// [`verify_receipt_in`] on each, in order: every signature is checked on its
-/// own with `verify_strict` (no batch equation ever decides a verdict).
+/// own with `verify_strict` (no batch equation ever decides a verdict). Only
+/// the [`Verdict`] of each is kept, not its payload tree, so memory stays
+/// small for large batches; use [`verify_receipt_in`] for the payload.
 ///
 /// Each call is independent and `KeySet` is `Sync`, so callers with threads
 /// may split the input into chunks and run this on each chunk in parallel;
 /// the concatenated results are the same.
-pub fn verify_many<'a, I>(receipts: I, keysets: &[KeySet]) -> Vec<Result<Verified, Error>>
+pub fn verify_many<'a, I>(receipts: I, keysets: &[KeySet]) -> Vec<Result<Verdict, Error>>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
     receipts
         .into_iter()
-        .map(|bytes| verify_receipt_in(bytes, keysets))
+        .map(|bytes| verdict_in(bytes, keysets))
         .collect()
 }
 
@@ -285,12 +323,8 @@ mod tests {
         receipts.push("not json".to_string());
         let many = verify_many(receipts.iter().map(|r| r.as_bytes()), &keys);
         for (r, m) in receipts.iter().zip(&many) {
-            let one = verify_receipt_in(r.as_bytes(), &keys);
-            assert_eq!(one.as_ref().err(), m.as_ref().err());
-            assert_eq!(
-                one.ok().map(|v| v.receipt_hash),
-                m.as_ref().ok().map(|v| v.receipt_hash)
-            );
+            let one = verify_receipt_in(r.as_bytes(), &keys).map(Verdict::from);
+            assert_eq!(&one, m);
         }
     }
 }
