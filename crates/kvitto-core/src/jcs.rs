@@ -105,26 +105,13 @@ fn write_number(n: f64, out: &mut Vec<u8>) {
     out.extend_from_slice(buf.format_finite(n).as_bytes());
 }
 
-/// Bytes that RFC 8785 writes escaped: control characters, `"` and `\`.
-const ESCAPED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        table[i] = true;
-        i += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
 fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if !ESCAPED[usize::from(b)] {
+        if !json::SPECIAL[usize::from(b)] {
             continue;
         }
         let esc: &[u8] = match b {

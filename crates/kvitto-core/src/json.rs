@@ -224,8 +224,9 @@ fn nest(err: Error, segment: impl FnOnce() -> String) -> Error {
     }
 }
 
-/// Bytes that end a run of plain string text: `"`, `\\` and control characters.
-const SPECIAL: [bool; 256] = {
+/// Bytes that end a run of plain string text: `"`, `\\` and control
+/// characters. They are also exactly the bytes RFC 8785 writes escaped.
+pub(crate) const SPECIAL: [bool; 256] = {
     let mut table = [false; 256];
     let mut i = 0;
     while i < 0x20 {

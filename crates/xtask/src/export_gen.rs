@@ -69,26 +69,13 @@ fn parse_args(args: &[String]) -> anyhow::Result<Args> {
     })
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the epoch.
+/// The RFC 3339 instant `millis` milliseconds after the epoch (the core's
+/// canonical form: trailing zeros of the fraction dropped).
 fn instant(millis: i64) -> String {
-    let (secs, ms) = (millis.div_euclid(1000), millis.rem_euclid(1000));
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let nanos = (millis.rem_euclid(1000) * 1_000_000) as u32;
+    kvitto_core::Instant::from_unix(millis.div_euclid(1000), nanos)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| String::from("1970-01-01T00:00:00Z"))
 }
 
 /// One chain being written.
