@@ -25,10 +25,8 @@ targets=${FUZZ_TARGETS:-"parse keys verify scanner"}
 # run several times slower. Longer seeds are truncated, which is harmless.
 max_len=${FUZZ_MAX_LEN:-65536}
 
+# The machine's default toolchain (stable here): no nightly is needed.
 cargo_cmd=(cargo)
-if command -v rustup >/dev/null 2>&1; then
-    cargo_cmd=(cargo +stable)
-fi
 
 if ! "${cargo_cmd[@]}" fuzz --version >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz" >&2
