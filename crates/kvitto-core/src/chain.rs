@@ -192,26 +192,38 @@ fn rules(entries: &[ChainEntry], links: &[&Link], explicit: bool) -> Result<(), 
 
 /// Verify an explicit list of receipts as one chain (rule 2, chain_mixed, applies).
 pub fn verify_chain(receipts: &[&[u8]], keysets: &[KeySet]) -> ChainReport {
+    // The first lenient authorization_id, named when no receipt verifies.
+    let mut lenient_authorization = None;
     let entries: Vec<ChainEntry> = receipts
         .iter()
         .enumerate()
-        .map(|(i, bytes)| {
-            let result = verify::verify_receipt_in(bytes, keysets);
-            let id = match &result {
-                Ok(_) => None,
-                Err(_) => crate::export::lenient_ids(bytes).receipt_id,
-            };
-            ChainEntry::new(i, id, &result)
-        })
+        .map(
+            |(position, bytes)| match verify::verdict_in(bytes, keysets) {
+                Ok(v) => ChainEntry {
+                    position,
+                    outcome: Ok(Link::from(&v)),
+                    receipt_id: Some(v.header.receipt_id),
+                    authorization_id: Some(v.header.authorization_id),
+                },
+                Err(e) => {
+                    let ids = crate::export::lenient_ids(bytes);
+                    if lenient_authorization.is_none() {
+                        lenient_authorization = ids.authorization_id;
+                    }
+                    ChainEntry {
+                        position,
+                        receipt_id: ids.receipt_id,
+                        authorization_id: None,
+                        outcome: Err(e),
+                    }
+                }
+            },
+        )
         .collect();
     let authorization_id = entries
         .iter()
         .find_map(|e| e.authorization_id.clone())
-        .or_else(|| {
-            receipts
-                .iter()
-                .find_map(|b| crate::export::lenient_ids(b).authorization_id)
-        })
+        .or(lenient_authorization)
         .unwrap_or_default();
     check_chain(&authorization_id, &entries, true)
 }
