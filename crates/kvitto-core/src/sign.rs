@@ -5,11 +5,11 @@ use alloc::vec::Vec;
 
 use ed25519_dalek::{Signer, SigningKey};
 
-use crate::json::Value;
+use crate::json::{self, Profile, Value};
 use crate::keys::{Hash, KeyStatus};
-use crate::receipt::Kind;
+use crate::receipt::{self, Header, Kind};
 use crate::verify::signing_input;
-use crate::{b64, jcs};
+use crate::{Error, b64, jcs};
 
 /// An issuer's Ed25519 signing key with its kid.
 #[derive(Debug, Clone)]
@@ -161,4 +161,76 @@ pub fn payload<'a>(
     ]);
     all.extend(members.into_iter().map(|(k, v)| (String::from(k), v)));
     Value::Object(all)
+}
+
+/// Check an unsigned payload the way a verifier will check it once signed:
+/// steps 1 to 3 of the order of checks (size of the whole signed receipt,
+/// the strict JSON profile, the envelope, the kind's members and their
+/// types, ids, instants, prev and ranges). An issuer calls this before it
+/// stores or signs anything, so it never issues a receipt that a verifier
+/// rejects for its shape. Returns the checked header.
+///
+/// The size counts the receipt as it will be written (JCS, with an
+/// 86-character signature), so a payload that passes here fits in 1 MiB
+/// once signed.
+pub fn check_payload(payload: &Value) -> Result<Header, Error> {
+    let placeholder = "A".repeat(86);
+    let receipt = object([
+        ("payload", payload.clone()),
+        ("sig", Value::from(placeholder.as_str())),
+    ]);
+    let text = jcs::to_vec(&receipt);
+    let parsed = json::parse(&text, Profile::Receipt)?;
+    let inner = receipt::check_envelope(&parsed)?;
+    let (header, _) = receipt::check_shape(&parsed, inner)?;
+    Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    #[test]
+    fn check_payload_is_the_verifier_shape_check() {
+        let common = Common {
+            receipt_id: "r",
+            workspace_id: testutil::WS,
+            authorization_id: "a",
+            seq: 1,
+            prev: Some(Hash([1; 32])),
+            issued_at: "2026-11-22T00:00:00Z",
+            kid: "ws_test.k1",
+        };
+        let ok = payload(Kind::Check, &common, testutil::check_members("deny"));
+        assert_eq!(check_payload(&ok).map(|h| h.seq), Ok(1));
+        let mut members = testutil::check_members("deny");
+        members.retain(|(k, _)| *k != "context");
+        let missing = payload(Kind::Check, &common, members);
+        assert_eq!(
+            check_payload(&missing).map(drop),
+            Err(Error::BadStructure {
+                path: "payload.context".into(),
+                reason: "missing".into()
+            })
+        );
+        let big = payload(
+            Kind::AuthorizationRevoked,
+            &common,
+            [("revoked_by", Value::from("x".repeat(json::MAX_SIZE)))],
+        );
+        assert_eq!(
+            check_payload(&big).map(drop).map_err(|e| e.code()),
+            Err("too_large")
+        );
+        let huge_number = payload(
+            Kind::AuthorizationRevoked,
+            &common,
+            [("revoked_by", Value::from("u")), ("n", Value::from(1e300))],
+        );
+        assert_eq!(
+            check_payload(&huge_number).map(drop).map_err(|e| e.code()),
+            Err("number_out_of_range")
+        );
+    }
 }
