@@ -1,5 +1,6 @@
-//! One HTTP GET of a key document: TLS roots, redirect policy, timeouts and
-//! the size cap enforced while the body streams in.
+//! One HTTP GET of a key document: TLS roots, redirect policy, timeouts,
+//! content decoding, and the size cap enforced on the decoded body while it
+//! streams in.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use kvitto_core::Error;
 use reqwest::blocking::Client;
+use reqwest::header::{CONTENT_ENCODING, HeaderMap};
 use reqwest::redirect::{Attempt, Policy};
 use reqwest::{Certificate, Url};
 
@@ -83,6 +85,12 @@ pub(crate) fn client(
     let mut builder = Client::builder()
         .user_agent(concat!("kvitto-keys/", env!("CARGO_PKG_VERSION")))
         .redirect(Policy::custom(redirect))
+        // Content decoding (on by default with these features; stated so
+        // it cannot silently go away). The pin is over the decoded bytes.
+        .gzip(true)
+        .brotli(true)
+        .zstd(true)
+        .deflate(true)
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .tls_certs_merge(roots.iter().cloned());
@@ -100,8 +108,12 @@ pub(crate) fn client(
         .map_err(|e| fetch_failed(format!("cannot set up the HTTP client: {}", chain(&e))))
 }
 
-/// GET `url` and return the body: at most [`MAX_SIZE`] bytes, read so that
-/// at most one byte more ever comes off the wire before giving up.
+/// The content codings the client decodes (named in its `Accept-Encoding`).
+const DECODED: &str = "gzip, br, zstd, deflate";
+
+/// GET `url` and return the body after content decoding: at most
+/// [`MAX_SIZE`] decoded bytes, read so that at most one decoded byte more is
+/// ever produced before giving up (a compression bomb inflates no further).
 pub(crate) fn get(client: &Client, url: &Url, timeout: Duration) -> Result<Vec<u8>, Error> {
     let response = client
         .get(url.clone())
@@ -120,6 +132,21 @@ pub(crate) fn get(client: &Client, url: &Url, timeout: Duration) -> Result<Vec<u
             }
         )));
     }
+    // reqwest decodes gzip, br, zstd and deflate itself, and then removes
+    // Content-Encoding (and Content-Length, which counted the encoded
+    // bytes). A coding still named is one it did not decode: the body would
+    // be encoded bytes, which no pin is over (the contract pins the bytes
+    // after content decoding), so refuse it rather than hash or parse it.
+    if let Some(coding) = undecoded_coding(response.headers()) {
+        return Err(fetch_failed(format!(
+            "{url} answered with Content-Encoding {coding:?}, which is not decoded here \
+             (decoded: {DECODED}, one at a time)"
+        )));
+    }
+    // The length of the body as it will be read: the Content-Length of an
+    // unencoded body. For a decoded body reqwest reports none (the length
+    // is known only once it is inflated), so the compressed length never
+    // decides here; the cap on the decoded bytes below does.
     if let Some(len) = response.content_length()
         && len > MAX_SIZE as u64
     {
@@ -141,6 +168,22 @@ pub(crate) fn get(client: &Client, url: &Url, timeout: Duration) -> Result<Vec<u
         });
     }
     Ok(body)
+}
+
+/// The response's `Content-Encoding` (all its values, joined) when it names
+/// any coding other than `identity` (codings are case-insensitive, RFC 9110
+/// section 8.4.1).
+fn undecoded_coding(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<String> = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect();
+    let encoded = values.iter().flat_map(|v| v.split(',')).any(|coding| {
+        let coding = coding.trim();
+        !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")
+    });
+    encoded.then(|| values.join(", "))
 }
 
 fn request_error(url: &Url, e: &reqwest::Error, timeout: Duration) -> Error {

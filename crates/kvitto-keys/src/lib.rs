@@ -29,8 +29,23 @@
 //!   URL fails the fetch.
 //! - [`Options::connect_timeout`] for the connection, [`Options::timeout`]
 //!   for the whole fetch including the body.
-//! - The body is read up to 1 MiB + 1 byte and no further: a larger document
-//!   is `too_large` (also when `Content-Length` says so up front).
+//! - Content decoding: `gzip`, `br`, `zstd` and `deflate` (zlib-wrapped, as
+//!   RFC 9110 defines it) are offered in `Accept-Encoding` and decoded. The
+//!   document — what is pinned, parsed, cached and returned in
+//!   [`Loaded::bytes`] — is the body after content decoding, as the
+//!   contract says, so the pin is `sha256sum` of the file the server holds
+//!   whether or not it compresses it on the way. A body that does not
+//!   decode (corrupt, truncated, a bad checksum) is `keys_fetch_failed`: no
+//!   document arrived, so there is nothing to pin or judge. So is a body in
+//!   any other coding (a `Content-Encoding` other than these and
+//!   `identity`, or several stacked): it is refused, never hashed as is.
+//! - The cap is on the decoded body: it is read up to 1 MiB + 1 decoded
+//!   byte and no further, so a larger document is `too_large`, and a
+//!   compression bomb is inflated no further than that. An unencoded body
+//!   whose `Content-Length` is over 1 MiB is `too_large` up front; the
+//!   `Content-Length` of an encoded body counts compressed bytes and decides
+//!   nothing (a document of at most 1 MiB is accepted however large its
+//!   encoding is).
 //! - HTTP errors, timeouts, refused URLs and redirects, unreadable files and
 //!   a missing cached copy offline are `keys_fetch_failed`, with a message
 //!   that says what to do.

@@ -144,7 +144,7 @@ fn more_than_five_redirects_fail() {
 }
 
 /// A valid document padded with trailing spaces to exactly `len` bytes.
-fn padded(len: usize) -> Vec<u8> {
+pub(crate) fn padded(len: usize) -> Vec<u8> {
     let mut body = doc("ws_big", &[1]);
     body.resize(len, b' ');
     body

@@ -1,7 +1,9 @@
 //! Integration tests of kvitto-keys: files, HTTPS fetches against a local
-//! server with a test CA, pins, the cache, offline mode and refetch.
+//! server with a test CA, content decoding, pins, the cache, offline mode
+//! and refetch.
 
 mod cache;
+mod decoding;
 mod fetch;
 mod file;
 mod insecure;

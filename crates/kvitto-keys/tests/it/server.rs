@@ -21,6 +21,18 @@ pub(crate) enum Reply {
     Unsized(Vec<u8>),
     /// 200 without Content-Length, `total` bytes of spaces written in chunks.
     Endless { total: usize },
+    /// 200 with this `Content-Encoding` and the Content-Length of `body`
+    /// (the encoded bytes).
+    Encoded { coding: &'static str, body: Vec<u8> },
+    /// 200 with this `Content-Encoding`, without Content-Length: `head`, then
+    /// `chunk` again and again until at least `total` bytes are written (or
+    /// the peer goes away), counted in [`Server::written`].
+    EncodedStream {
+        coding: &'static str,
+        head: Vec<u8>,
+        chunk: Vec<u8>,
+        total: usize,
+    },
     /// This status with an empty body.
     Status(u16),
     /// 302 to this location.
@@ -36,7 +48,10 @@ pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     scheme: &'static str,
     paths: Arc<Mutex<Vec<String>>>,
-    /// Body bytes written by `Reply::Endless` before the peer went away.
+    /// The `Accept-Encoding` of each request, in order.
+    accept_encodings: Arc<Mutex<Vec<Option<String>>>>,
+    /// Body bytes written by `Reply::Endless` or `Reply::EncodedStream`
+    /// before the peer went away.
     pub(crate) written: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
@@ -113,11 +128,17 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local addr");
         let paths = Arc::new(Mutex::new(Vec::new()));
+        let accept_encodings = Arc::new(Mutex::new(Vec::new()));
         let written = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let tls = (scheme == "https").then(|| pki().config.clone());
         {
-            let (paths, written, stop) = (paths.clone(), written.clone(), stop.clone());
+            let (paths, accept_encodings, written, stop) = (
+                paths.clone(),
+                accept_encodings.clone(),
+                written.clone(),
+                stop.clone(),
+            );
             thread::spawn(move || {
                 // At most 64 connections per server: bounded in count.
                 for stream in listener.incoming().take(64) {
@@ -125,9 +146,13 @@ impl Server {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (handler, paths, written, tls) =
-                        (handler.clone(), paths.clone(), written.clone(), tls.clone());
-                    thread::spawn(move || serve(stream, tls, &*handler, &paths, &written));
+                    let log = Log {
+                        paths: paths.clone(),
+                        accept_encodings: accept_encodings.clone(),
+                        written: written.clone(),
+                    };
+                    let (handler, tls) = (handler.clone(), tls.clone());
+                    thread::spawn(move || serve(stream, tls, &*handler, &log));
                 }
             });
         }
@@ -135,6 +160,7 @@ impl Server {
             addr,
             scheme,
             paths,
+            accept_encodings,
             written,
             stop,
         }
@@ -152,6 +178,11 @@ impl Server {
     pub(crate) fn paths(&self) -> Vec<String> {
         self.paths.lock().expect("lock").clone()
     }
+
+    /// The `Accept-Encoding` header of each request so far.
+    pub(crate) fn accept_encodings(&self) -> Vec<Option<String>> {
+        self.accept_encodings.lock().expect("lock").clone()
+    }
 }
 
 impl Drop for Server {
@@ -162,13 +193,14 @@ impl Drop for Server {
     }
 }
 
-fn serve(
-    stream: TcpStream,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    handler: &Handler,
-    paths: &Mutex<Vec<String>>,
-    written: &AtomicUsize,
-) {
+/// What one connection records.
+struct Log {
+    paths: Arc<Mutex<Vec<String>>>,
+    accept_encodings: Arc<Mutex<Vec<Option<String>>>>,
+    written: Arc<AtomicUsize>,
+}
+
+fn serve(stream: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, handler: &Handler, log: &Log) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
     match tls {
@@ -177,27 +209,27 @@ fn serve(
                 return;
             };
             let mut tls = rustls::StreamOwned::new(conn, stream);
-            exchange(&mut tls, handler, paths, written);
+            exchange(&mut tls, handler, log);
             tls.conn.send_close_notify();
             let _ = tls.flush();
         }
         None => {
             let mut stream = stream;
-            exchange(&mut stream, handler, paths, written);
+            exchange(&mut stream, handler, log);
         }
     }
 }
 
-fn exchange(
-    stream: &mut (impl Read + Write),
-    handler: &Handler,
-    paths: &Mutex<Vec<String>>,
-    written: &AtomicUsize,
-) {
-    let Some(path) = read_request(stream) else {
+fn exchange(stream: &mut (impl Read + Write), handler: &Handler, log: &Log) {
+    let Some((path, accept_encoding)) = read_request(stream) else {
         return; // a wake-up connection, or a client that gave up in the handshake
     };
-    paths.lock().expect("lock").push(path.clone());
+    log.accept_encodings
+        .lock()
+        .expect("lock")
+        .push(accept_encoding);
+    log.paths.lock().expect("lock").push(path.clone());
+    let written = &log.written;
     let head = |status: &str, extra: &str| {
         format!("HTTP/1.1 {status}\r\nConnection: close\r\n{extra}\r\n").into_bytes()
     };
@@ -225,6 +257,36 @@ fn exchange(
             }
             result
         }
+        Reply::Encoded { coding, body } => {
+            let mut out = head(
+                "200 OK",
+                &format!(
+                    "Content-Encoding: {coding}\r\nContent-Length: {}\r\n",
+                    body.len()
+                ),
+            );
+            out.extend_from_slice(&body);
+            stream.write_all(&out)
+        }
+        Reply::EncodedStream {
+            coding,
+            head: start,
+            chunk,
+            total,
+        } => {
+            let mut result = stream
+                .write_all(&head("200 OK", &format!("Content-Encoding: {coding}\r\n")))
+                .and_then(|()| stream.write_all(&start));
+            let mut sent = start.len();
+            while result.is_ok() && sent < total {
+                result = stream.write_all(&chunk).and_then(|()| stream.flush());
+                if result.is_ok() {
+                    sent += chunk.len();
+                    written.store(sent, Ordering::SeqCst);
+                }
+            }
+            result
+        }
         Reply::Status(code) => {
             stream.write_all(&head(&format!("{code} Status"), "Content-Length: 0\r\n"))
         }
@@ -240,17 +302,24 @@ fn exchange(
     let _ = stream.flush();
 }
 
-/// The path of a `GET` request, after reading its head (at most 16 KiB).
-fn read_request(stream: &mut (impl Read + Write)) -> Option<String> {
+/// The path and `Accept-Encoding` of a `GET` request, after reading its
+/// head (at most 16 KiB).
+fn read_request(stream: &mut (impl Read + Write)) -> Option<(String, Option<String>)> {
     let mut reader = BufReader::new(stream.take(16 * 1024));
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
     let path = line.split(' ').nth(1)?.to_owned();
+    let mut accept_encoding = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
             break;
         }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("accept-encoding")
+        {
+            accept_encoding = Some(value.trim().to_owned());
+        }
     }
-    Some(path)
+    Some((path, accept_encoding))
 }
