@@ -109,7 +109,8 @@ pub(crate) struct VerifyArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
-    /// Fetch a key document, check it, fill the cache and print its bytes.
+    /// Fetch a key document now (never from the cache, unless --offline),
+    /// check it, store it in the cache and print its bytes.
     Fetch {
         /// An https:// URL (or a file).
         url: String,

@@ -62,25 +62,38 @@ pub(crate) fn run(cmd: KeysCommand) -> io::Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    let doc = match load(source, fetch, pin) {
-        Ok(doc) => doc,
+    let loaded = KeyLoader::new(options(fetch, pin)).and_then(|loader| match &cmd {
+        // `fetch` fetches whatever the cache holds (and refills it); only
+        // with --offline does it serve the cached copy, and then says so.
+        KeysCommand::Fetch { .. } => loader.fetch(source),
+        KeysCommand::Pin { .. } | KeysCommand::Show { .. } => loader.load(source),
+    });
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprint_error(e.code(), &e.to_string());
             return Ok(EXIT_KEYS);
         }
     };
+    if let (KeysCommand::Fetch { .. }, Some(age)) = (&cmd, loaded.cache_age) {
+        let _ = writeln!(
+            io::stderr(),
+            "kvitto: note: --offline: nothing fetched; served the cached copy of {}, {} s old",
+            escape(source),
+            age.as_secs()
+        );
+    }
     let mut out = io::stdout().lock();
     match cmd {
-        KeysCommand::Fetch { .. } => out.write_all(&doc.loaded.bytes)?,
-        KeysCommand::Pin { .. } => writeln!(out, "{}", doc.loaded.sha256)?,
-        KeysCommand::Show { .. } => show(&mut out, &doc)?,
+        KeysCommand::Fetch { .. } => out.write_all(&loaded.bytes)?,
+        KeysCommand::Pin { .. } => writeln!(out, "{}", loaded.sha256)?,
+        KeysCommand::Show { .. } => show(&mut out, &loaded)?,
     }
     out.flush()?;
     Ok(EXIT_OK)
 }
 
-fn show(out: &mut impl Write, doc: &Doc) -> io::Result<()> {
-    let l = &doc.loaded;
+fn show(out: &mut impl Write, l: &Loaded) -> io::Result<()> {
     writeln!(out, "workspace  {}", escape(l.keys.workspace_id()))?;
     writeln!(out, "sha256     {}", l.sha256)?;
     write!(out, "source     {}", escape(&l.source))?;

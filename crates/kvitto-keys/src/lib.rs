@@ -58,7 +58,9 @@
 //! cache directory + `kvitto`, e.g. `~/.cache/kvitto`). A copy younger than
 //! [`Options::cache_ttl`] (5 minutes) is used without touching the network;
 //! an older one is fetched again, or used anyway with
-//! [`Options::offline`], its age reported in [`Loaded::cache_age`]. Files
+//! [`Options::offline`], its age reported in [`Loaded::cache_age`].
+//! [`KeyLoader::fetch`] skips the cache and fetches (unless offline), then
+//! stores the fresh copy: `kvitto keys fetch` uses it to fill the cache. Files
 //! are written atomically (temporary file, fsync, rename), so a crash or a
 //! concurrent run never leaves a half-written entry.
 //!

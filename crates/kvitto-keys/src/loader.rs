@@ -108,7 +108,29 @@ impl KeyLoader {
     pub fn load(&self, source: &str) -> Result<Loaded, Error> {
         match Source::parse(source)? {
             Source::File(path) => self.load_file(source, &path),
-            Source::Url(url) => self.load_url(source, &url, false),
+            Source::Url(url) => self.load_url(source, &url, Mode::Cache),
+        }
+    }
+
+    /// Fetch the key document at `source` from the network now, whatever
+    /// the cache holds: what `kvitto keys fetch` does. A cached copy of any
+    /// age is never served, and the fetched copy, once it passes the same
+    /// checks as in [`KeyLoader::load`], replaces it in the memory and disk
+    /// cache, where a later offline load finds it. A failed fetch, or a copy
+    /// that does not pass, leaves the cache as it was (the error of a failed
+    /// fetch says when a cached copy exists, for `--offline`).
+    ///
+    /// With [`Options::offline`] nothing is fetched: the cached copy is
+    /// served at any age, exactly as [`KeyLoader::load`] serves it offline,
+    /// and [`Loaded::cache_age`] says how old it is (so a caller can say
+    /// that it used the cache). A file source is read, as by
+    /// [`KeyLoader::load`]. Unlike [`KeyLoader::refetch`], this is neither
+    /// limited to once per URL nor refused for a pinned loader.
+    pub fn fetch(&self, source: &str) -> Result<Loaded, Error> {
+        match Source::parse(source)? {
+            Source::File(path) => self.load_file(source, &path),
+            Source::Url(url) if self.options.offline => self.load_url(source, &url, Mode::Cache),
+            Source::Url(url) => self.load_url(source, &url, Mode::Network),
         }
     }
 
@@ -135,7 +157,7 @@ impl KeyLoader {
         if !first {
             return Ok(None);
         }
-        self.load_url(source, &url, true).map(Some)
+        self.load_url(source, &url, Mode::Refetch).map(Some)
     }
 
     fn load_file(&self, source: &str, path: &Path) -> Result<Loaded, Error> {
@@ -161,12 +183,12 @@ impl KeyLoader {
         self.loaded(source, bytes, None)
     }
 
-    fn load_url(&self, source: &str, url: &Url, bypass_cache: bool) -> Result<Loaded, Error> {
+    fn load_url(&self, source: &str, url: &Url, mode: Mode) -> Result<Loaded, Error> {
         check_url(url, self.options.allow_insecure_localhost)?;
         let key = url.as_str();
         let now = SystemTime::now();
         let mut stale = None;
-        if !bypass_cache {
+        if mode == Mode::Cache {
             if let Some(entry) = self.cache.memory(key)
                 && let Some(result) = self.serve_cached(source, url, &entry, now, &mut stale)
             {
@@ -188,13 +210,21 @@ impl KeyLoader {
         }
         let client = self.client(url.scheme() == "http")?;
         let bytes = fetch::get(&client, url, self.options.timeout).map_err(|e| match e {
-            Error::KeysFetchFailed { reason } => match &stale {
-                Some(entry) => fetch_failed(format!(
-                    "{reason} (a cached copy from {} ago exists: --offline uses it)",
-                    human(entry.age(now))
-                )),
-                None => Error::KeysFetchFailed { reason },
-            },
+            Error::KeysFetchFailed { reason } => {
+                // For a deliberate fetch the cache was not read; look now,
+                // only to point to it.
+                let cached = match mode {
+                    Mode::Network => self.cache.memory(key).or_else(|| self.cache.disk(key)),
+                    Mode::Cache | Mode::Refetch => stale.take(),
+                };
+                match cached {
+                    Some(entry) => fetch_failed(format!(
+                        "{reason} (a cached copy from {} ago exists: --offline uses it)",
+                        human(entry.age(now))
+                    )),
+                    None => Error::KeysFetchFailed { reason },
+                }
+            }
             other => other,
         })?;
         let loaded = self.loaded(source, bytes, None)?;
@@ -264,6 +294,17 @@ impl KeyLoader {
         *slot = Some(client.clone());
         Ok(client)
     }
+}
+
+/// Where a URL load may take its document from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// [`KeyLoader::load`]: a usable cached copy, else the network.
+    Cache,
+    /// [`KeyLoader::fetch`]: the network, whatever the cache holds.
+    Network,
+    /// [`KeyLoader::refetch`]: the network, after the cached copy was used.
+    Refetch,
 }
 
 /// The pin of a document: `sha256:` + hex of the SHA-256 of its exact bytes

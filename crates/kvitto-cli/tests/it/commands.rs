@@ -1,6 +1,12 @@
 //! The other commands: keys, canon, inspect, completions, man.
 
-use crate::support::{Scratch, Setup, s};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::support::{Scratch, Setup, chain, doc, key, s};
 
 #[test]
 fn keys_pin_and_show() {
@@ -136,4 +142,246 @@ fn completions_and_man_page() {
     assert!(r.stdout.contains(".TH kvitto") && r.stdout.contains("verify"));
     let r = t.run(&["frobnicate"], None);
     assert_eq!(r.code, 2);
+}
+
+/// A plain-http key server on 127.0.0.1 for one test: every request gets
+/// the current document (503 when there is none). It serves one connection
+/// at a time, for as long as it lives: it stops when dropped, after the
+/// kvitto runs that use it have exited, never on a clock.
+struct KeyServer {
+    addr: SocketAddr,
+    body: Arc<Mutex<Option<Vec<u8>>>>,
+    hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KeyServer {
+    fn new(body: Vec<u8>) -> KeyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let body = Arc::new(Mutex::new(Some(body)));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (body, hits, stop) = (body.clone(), hits.clone(), stop.clone());
+            move || {
+                // Bounded in count; each test makes only a few requests.
+                for conn in listener.incoming().take(64) {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut conn) = conn else { continue };
+                    if !read_head(&mut conn) {
+                        continue;
+                    }
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let reply = match body.lock().expect("lock").clone() {
+                        Some(doc) => {
+                            let mut out = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\nconnection: close\r\n\r\n",
+                                doc.len()
+                            )
+                            .into_bytes();
+                            out.extend_from_slice(&doc);
+                            out
+                        }
+                        None => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\
+                                  connection: close\r\n\r\n"
+                            .to_vec(),
+                    };
+                    let _ = conn.write_all(&reply);
+                    let _ = conn.flush();
+                }
+            }
+        });
+        KeyServer {
+            addr,
+            body,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/keys.json", self.addr)
+    }
+
+    /// Serve this document from now on (`None`: answer 503).
+    fn set(&self, body: Option<Vec<u8>>) {
+        *self.body.lock().expect("lock") = body;
+    }
+
+    /// Requests answered so far.
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for KeyServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Read a request head (up to the blank line, at most 16 KiB); false when
+/// the peer closed first (the wake-up connection).
+fn read_head(conn: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn keys_fetch_fetches_past_a_fresh_cached_copy_and_refills_the_cache() {
+    let t = Setup::new();
+    let k2 = key("ws_a", 7);
+    let (v1, v2) = (doc("ws_a", &[&t.key]), doc("ws_a", &[&t.key, &k2]));
+    let server = KeyServer::new(v1.clone());
+    let url = server.url();
+    let fetch = |extra: &[&str]| {
+        let mut args = vec!["keys", "fetch", url.as_str(), "--allow-insecure-localhost"];
+        args.extend_from_slice(extra);
+        t.scratch.run(&args, None)
+    };
+
+    let r = fetch(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.as_bytes(), v1);
+    assert_eq!(r.stderr, "", "no note when fetched");
+    assert_eq!(server.hits(), 1);
+
+    // The issuer adds a key. The cached v1 is fresh (default TTL 300 s),
+    // yet `keys fetch` asks the server: pinned to v1, the new document
+    // fails its pin instead of the cached copy passing.
+    server.set(Some(v2.clone()));
+    let v1_pin = kvitto_core::Hash::of(&v1).to_string();
+    let r = fetch(&["--pin", &v1_pin]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("pin_mismatch"), "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert_eq!(server.hits(), 2);
+
+    let r = fetch(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout.as_bytes(),
+        v2,
+        "the new document, not the cached one"
+    );
+    assert_eq!(server.hits(), 3);
+
+    // The fetched copy replaced the cached one: `verify --offline` knows
+    // the key only v2 has, without a request.
+    let receipt = t.scratch.write(
+        "k2.json",
+        &chain(&k2, "ws_a", "auth_k2", 1, false, "tool:z")[0],
+    );
+    let r = t.scratch.run(
+        &[
+            "verify",
+            "--keys",
+            &url,
+            "--allow-insecure-localhost",
+            "--offline",
+            s(&receipt),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(server.hits(), 3, "offline: no request");
+}
+
+#[test]
+fn keys_fetch_offline_serves_the_cache_and_says_how_old_it_is() {
+    let t = Scratch::new();
+    let body = doc("ws_b", &[&key("ws_b", 3)]);
+    let server = KeyServer::new(body.clone());
+    let url = server.url();
+    let fetch = |offline: bool| {
+        let mut args = vec!["keys", "fetch", url.as_str(), "--allow-insecure-localhost"];
+        if offline {
+            args.push("--offline");
+        }
+        t.run(&args, None)
+    };
+
+    // No cached copy yet: offline has nothing to serve, and fetches nothing.
+    let r = fetch(true);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("keys_fetch_failed"), "{r:?}");
+    assert!(r.stderr.contains("run without --offline once"), "{r:?}");
+    assert_eq!(server.hits(), 0);
+
+    let r = fetch(false);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(server.hits(), 1);
+
+    // Make the cached copy three days old (its header records when it was
+    // fetched), and take the server down.
+    let loader = kvitto_keys::KeyLoader::new(kvitto_keys::Options {
+        cache_dir: Some(t.path("cache")),
+        ..kvitto_keys::Options::default()
+    })
+    .expect("loader");
+    let entry = loader.cache_path(&url).expect("a cache file for the URL");
+    let file = String::from_utf8(std::fs::read(&entry).expect("cache file")).expect("text");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis();
+    let three_days = 3 * 86_400;
+    let stamp = file
+        .lines()
+        .find(|l| l.starts_with("fetched_at_ms "))
+        .expect("fetched_at_ms in the header");
+    let aged = file.replacen(
+        stamp,
+        &format!("fetched_at_ms {}", now_ms - three_days * 1000),
+        1,
+    );
+    std::fs::write(&entry, aged).expect("age the cached copy");
+    server.set(None);
+
+    // Offline: the cached copy, with a note on stderr saying so and its age.
+    let r = fetch(true);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.as_bytes(), body);
+    let note = r.stderr.trim();
+    assert!(
+        note.starts_with("kvitto: note: --offline:") && note.contains("cached copy"),
+        "{r:?}"
+    );
+    assert!(note.contains(&url), "{r:?}");
+    let age: u128 = note
+        .rsplit(", ")
+        .next()
+        .and_then(|tail| tail.strip_suffix(" s old"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("an age in seconds: {note:?}"));
+    assert!(age >= three_days, "{age} s");
+    assert_eq!(server.hits(), 1, "offline: no request");
+
+    // Online, a failed fetch is an error (never a silent cached copy), and
+    // it points to the copy --offline would use.
+    let r = fetch(false);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stdout.is_empty(), "{r:?}");
+    assert!(r.stderr.contains("keys_fetch_failed"), "{r:?}");
+    assert!(r.stderr.contains("503"), "{r:?}");
+    assert!(r.stderr.contains("--offline uses it"), "{r:?}");
+    assert_eq!(server.hits(), 2);
 }

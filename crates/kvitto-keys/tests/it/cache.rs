@@ -1,4 +1,5 @@
-//! The cache: hits without requests, staleness, tampering, offline mode.
+//! The cache: hits without requests, staleness, tampering, offline mode,
+//! and `fetch`, which asks the network past it and refills it.
 
 use std::fs;
 use std::time::Duration;
@@ -260,4 +261,117 @@ fn files_are_never_cached() {
     }
     assert_eq!(keys.cache_path(source), None);
     assert_eq!(fs::read_dir(cache.path()).expect("list").count(), 0);
+}
+
+/// A server answering with what `served` holds (503 when `None`).
+fn switchable(first: Vec<u8>) -> (Server, std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>) {
+    let served = std::sync::Arc::new(std::sync::Mutex::new(Some(first)));
+    let server = Server::https({
+        let served = served.clone();
+        move |_| match served.lock().expect("lock").clone() {
+            Some(body) => Reply::Body(body),
+            None => Reply::Status(503),
+        }
+    });
+    (server, served)
+}
+
+#[test]
+fn fetch_asks_the_network_past_a_fresh_copy_and_stores_what_it_got() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let (old, new) = (doc("ws_fetch", &[1]), doc("ws_fetch", &[1, 2]));
+    let (server, served) = switchable(old.clone());
+    let url = server.url("/k");
+    let keys = loader(options(cache.path()));
+    assert_eq!(keys.load(&url).expect("old").bytes, old);
+    *served.lock().expect("lock") = Some(new.clone());
+    // `load` serves the fresh cached copy; `fetch` asks the server.
+    assert_eq!(keys.load(&url).expect("cached").bytes, old);
+    assert_eq!(server.hits(), 1);
+    let fetched = keys.fetch(&url).expect("fetched");
+    assert_eq!(fetched.bytes, new);
+    assert_eq!(fetched.cache_age, None);
+    assert_eq!(server.hits(), 2);
+
+    // Stored in memory and on disk, in place of the old copy.
+    let cached = keys.load(&url).expect("from memory");
+    assert_eq!(cached.bytes, new);
+    assert!(cached.cache_age.is_some());
+    let offline = Options {
+        offline: true,
+        ..options(cache.path())
+    };
+    assert_eq!(loader(offline).load(&url).expect("from disk").bytes, new);
+    assert_eq!(server.hits(), 2);
+
+    // Unlike refetch: also when pinned, and every time.
+    let pinned = loader(Options {
+        pin: Some(pin_of(&new)),
+        ..options(cache.path())
+    });
+    for hits in [3, 4] {
+        assert!(pinned.fetch(&url).expect("pinned fetch").pinned);
+        assert_eq!(server.hits(), hits);
+    }
+}
+
+#[test]
+fn fetch_offline_serves_the_cached_copy_with_its_age() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let body = doc("ws_fetch", &[3]);
+    let (server, _served) = switchable(body.clone());
+    let url = server.url("/k");
+    let offline = Options {
+        offline: true,
+        ..options(cache.path())
+    };
+    let e = err(loader(offline.clone()).fetch(&url));
+    assert_eq!(e.code(), "keys_fetch_failed");
+    assert!(e.to_string().contains("run without --offline once"), "{e}");
+    assert_eq!(server.hits(), 0);
+
+    loader(options(cache.path())).fetch(&url).expect("fetched");
+    // A zero TTL does not matter offline: any age is served.
+    let loaded = loader(Options {
+        cache_ttl: Duration::ZERO,
+        ..offline
+    })
+    .fetch(&url)
+    .expect("cached copy");
+    assert_eq!(loaded.bytes, body);
+    assert!(
+        loaded.cache_age.is_some(),
+        "served from the cache, with its age"
+    );
+    assert_eq!(server.hits(), 1);
+}
+
+#[test]
+fn a_failed_fetch_leaves_the_cached_copy_and_points_to_it() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let body = doc("ws_fetch", &[4]);
+    let (server, served) = switchable(body.clone());
+    let url = server.url("/k");
+    let pinned = Options {
+        pin: Some(pin_of(&body)),
+        ..options(cache.path())
+    };
+    loader(pinned.clone()).fetch(&url).expect("fetched");
+
+    // The server fails: an error, never the cached copy, and it says so.
+    *served.lock().expect("lock") = None;
+    let e = err(loader(pinned.clone()).fetch(&url));
+    assert_eq!(e.code(), "keys_fetch_failed");
+    assert!(e.to_string().contains("--offline uses it"), "{e}");
+
+    // The server sends another document: it fails the pin, not stored.
+    *served.lock().expect("lock") = Some(doc("ws_fetch", &[4, 66]));
+    assert_eq!(code(loader(pinned.clone()).fetch(&url)), "pin_mismatch");
+    assert_eq!(server.hits(), 3);
+
+    let offline = Options {
+        offline: true,
+        ..pinned
+    };
+    assert_eq!(loader(offline).load(&url).expect("kept").bytes, body);
 }
