@@ -1,0 +1,34 @@
+//! kvitto's issuing server: authorizations, checks and their durable, signed
+//! receipts, served over HTTP (axum) from an embedded SQLite store.
+//!
+//! The layers, each in its own module (see docs/server.md):
+//!
+//! - [`decide`]: the pure decision rules: an authorization's state, a
+//!   request and the instant in, decisions and state changes out.
+//! - [`service`]: the units of work that compose `decide`, the receipt
+//!   chain (payloads built and checked with `kvitto_core::sign`) and the store.
+//! - [`store`]: the storage trait, whose unit is one transaction, and its
+//!   SQLite backend.
+//! - [`signer`]: the background task that signs pending receipts.
+//! - [`keys`]: signing keys: generation, private key files, the key document.
+//! - [`api`]: thin axum handlers, the error type's HTTP mapping and the
+//!   OpenAPI document.
+
+pub mod api;
+pub mod clock;
+pub mod decide;
+mod error;
+pub mod ids;
+pub mod keys;
+pub mod metrics;
+pub mod model;
+pub mod pii;
+pub mod server;
+pub mod service;
+pub mod signer;
+pub mod store;
+pub mod validate;
+pub mod wire;
+
+pub use error::Error;
+pub use pii::email_hmac;

@@ -1,0 +1,1 @@
+//! The store suite: every backend must pass it (run here against SQLite).
