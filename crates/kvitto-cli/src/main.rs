@@ -5,7 +5,6 @@
 //! (`| head`) ends the program quietly.
 
 mod cli;
-mod input;
 mod keys;
 mod misc;
 mod report;

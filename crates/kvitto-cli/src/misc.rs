@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 
 use kvitto_core::json::{self, Profile, Value};
-use kvitto_core::{Error, Hash, KeySet, jcs, verify_receipt_in};
+use kvitto_core::{Body, Error, Hash, KeySet, jcs, verify_receipt_in};
 
 use crate::cli::KeyArgs;
 use crate::keys;
@@ -89,8 +89,39 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
         }
     }
 
+    // Framed exactly as `verify` frames it (section 9): one receipt.
+    let records = kvitto_core::records(&bytes);
+    let text: &[u8] = match records.as_slice() {
+        [one] => match &one.body {
+            Body::Text(text) => text,
+            Body::TooLarge { size, .. } => {
+                let e = Error::TooLarge {
+                    size: usize::try_from(*size).unwrap_or(usize::MAX),
+                    limit: json::MAX_SIZE,
+                };
+                let mut out = io::stdout().lock();
+                writeln!(out, "{:<17}no: {}: {e}", "parses strictly", e.code())?;
+                out.flush()?;
+                return Ok(EXIT_INVALID);
+            }
+            Body::Unframed { .. } => &[],
+        },
+        [] => {
+            eprint_error("no_receipts", &format!("{file}: no receipt in the input"));
+            return Ok(EXIT_USAGE);
+        }
+        many => {
+            eprint_error(
+                "io_error",
+                &format!(
+                    "{file} holds {} receipts; inspect shows one (use kvitto verify for exports)",
+                    many.len()
+                ),
+            );
+            return Ok(EXIT_USAGE);
+        }
+    };
     let mut out = io::stdout().lock();
-    let text = bytes.trim_ascii();
     let parsed = json::parse(text, Profile::Receipt);
     let payload = parsed.as_ref().ok().and_then(|v| v.get("payload"));
     let field = |name: &str| show_value(payload.and_then(|p| p.get(name)));

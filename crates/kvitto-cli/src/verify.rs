@@ -1,7 +1,7 @@
-//! `kvitto verify`: stream inputs, verify receipts in parallel batches,
-//! check chains, report in input order, and choose the exit code.
+//! `kvitto verify`: stream inputs through the core's framer, verify
+//! receipts in parallel batches, check chains, report in input order, and
+//! choose the exit code.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::RwLock;
@@ -11,35 +11,41 @@ use std::thread;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kvitto_core::chain::Link;
-use kvitto_core::export::{LenientIds, lenient_ids};
-use kvitto_core::json::MAX_SIZE;
-use kvitto_core::{ChainEntry, ChainReport, ChainSet, Error, Hash, KeySet, verdict_in};
+use kvitto_core::{Body, Error, Hash, KeySet, Outcome, Record, judge};
+use kvitto_report::{ErrorLine, Input, KeyEntry, Line, ReceiptLine, Session, SummaryLine, escape};
 use rayon::prelude::*;
 
 use crate::cli::{Format, VerifyArgs};
-use crate::input::{self, Body, Input};
 use crate::keys::{self, Doc};
-use crate::report::{self, J, Paint, escape};
+use crate::report::{self, Paint};
 use crate::{EXIT_INTERRUPTED, EXIT_INVALID, EXIT_KEYS, EXIT_OK, EXIT_USAGE};
 
-/// Receipts verified together (in parallel) between two reports.
+/// Receipts verified together (in parallel) between two reports...
 const BATCH: usize = 4096;
+/// ...or fewer, when they hold this many bytes: memory stays bounded
+/// whatever the receipts' size.
+const BATCH_BYTES: usize = 4 << 20;
 
 /// One receipt as read.
 #[derive(Debug)]
 struct Item {
     source: usize,
-    line: usize,
-    index: Option<usize>,
-    body: Body,
+    record: Record,
+}
+
+fn weight(record: &Record) -> usize {
+    match &record.body {
+        Body::Text(t) => t.len() + 64,
+        _ => 64,
+    }
 }
 
 /// What the reader thread sends, in input order.
 #[derive(Debug)]
 enum Msg {
     Batch(Vec<Item>),
-    Error(String, io::Error),
+    /// An input that could not be read (wholly or from some point on).
+    Error(usize, String),
 }
 
 /// What the verifier thread sends on: a batch with its verdicts, and the
@@ -47,7 +53,7 @@ enum Msg {
 #[derive(Debug)]
 enum Checked {
     Batch(Vec<Item>, Vec<Outcome>, u64),
-    Error(String, io::Error),
+    Error(usize, String),
 }
 
 /// The key sets in use; `generation` grows when a refetch replaces one.
@@ -64,48 +70,8 @@ fn current(keys: &SharedKeys) -> (u64, Arc<Vec<KeySet>>) {
     (state.generation, Arc::clone(&state.sets))
 }
 
-/// A valid receipt, reduced to what reports and chains need.
-#[derive(Debug)]
-struct Good {
-    receipt_id: String,
-    authorization_id: String,
-    link: Link,
-}
-
-#[derive(Debug)]
-struct Outcome {
-    result: Result<Good, Error>,
-    /// Lenient ids of an invalid receipt (section 9).
-    ids: LenientIds,
-}
-
-fn judge(body: &Body, keysets: &[KeySet]) -> Outcome {
-    let bytes = match body {
-        Body::Bytes(b) => b,
-        Body::TooLarge(size) => {
-            return Outcome {
-                result: Err(Error::TooLarge {
-                    size: *size,
-                    limit: MAX_SIZE,
-                }),
-                ids: LenientIds::default(),
-            };
-        }
-    };
-    match verdict_in(bytes, keysets) {
-        Ok(v) => Outcome {
-            result: Ok(Good {
-                link: Link::from(&v),
-                receipt_id: v.header.receipt_id,
-                authorization_id: v.header.authorization_id,
-            }),
-            ids: LenientIds::default(),
-        },
-        Err(e) => Outcome {
-            result: Err(e),
-            ids: lenient_ids(bytes),
-        },
-    }
+fn unknown_kid(o: &Outcome) -> bool {
+    matches!(o.error(), Some(Error::UnknownKid { .. }))
 }
 
 /// Verify again, with `sets`, the receipts whose kid was unknown.
@@ -113,24 +79,19 @@ fn rejudge(items: &[Item], outcomes: &mut [Outcome], sets: &[KeySet]) {
     items
         .par_iter()
         .zip(outcomes.par_iter_mut())
-        .filter(|(_, o)| matches!(o.result, Err(Error::UnknownKid { .. })))
-        .for_each(|(item, o)| *o = judge(&item.body, sets));
+        .filter(|(_, o)| unknown_kid(o))
+        .for_each(|(item, o)| *o = judge(&item.record.body, sets));
 }
 
-/// Counts for the summary.
+/// What went wrong beside invalid receipts.
 #[derive(Debug, Default)]
-struct Tally {
-    receipts: u64,
-    valid: u64,
-    invalid: u64,
-    chains: u64,
-    intact: u64,
-    broken: u64,
-    closed: u64,
-    open: u64,
-    ungrouped: usize,
-    key_error: bool,
-    input_error: bool,
+struct Trouble {
+    /// A key document failed to load before anything was verified.
+    keys_unloaded: bool,
+    /// Refetching these documents (for an unknown kid) failed.
+    refetch_failed: Vec<String>,
+    /// Inputs that could not be read, wholly or in part.
+    unreadable: u64,
 }
 
 /// Everything one run of `verify` keeps while it streams.
@@ -141,23 +102,21 @@ struct Run<'a, W: Write> {
     inputs: Vec<Input>,
     docs: Vec<Doc>,
     /// Entries for the summary's key list (refetched documents appended).
-    key_report: Vec<J>,
+    key_report: Vec<KeyEntry>,
     keysets: SharedKeys,
     refetched: bool,
-    chains: ChainSet,
-    /// Where each invalid receipt stood, for chain messages: position -> (source, line).
-    where_invalid: BTreeMap<usize, (usize, usize)>,
-    tally: Tally,
+    session: Session,
+    trouble: Trouble,
 }
 
-fn key_entry(doc_source: &str, l: &kvitto_keys::Loaded) -> J {
-    J::O(report::members![
-        "workspace_id": l.keys.workspace_id(),
-        "sha256": l.sha256.to_string(),
-        "source": doc_source,
-        "pinned": l.pinned,
-        "cache_age_s": l.cache_age.map(|a| a.as_secs()),
-    ])
+fn key_entry(doc_source: &str, l: &kvitto_keys::Loaded) -> KeyEntry {
+    KeyEntry {
+        workspace_id: l.keys.workspace_id().to_owned(),
+        sha256: l.sha256.to_string(),
+        source: doc_source.to_owned(),
+        pinned: l.pinned,
+        cache_age_s: l.cache_age.map(|a| a.as_secs()),
+    }
 }
 
 impl<W: Write> Run<'_, W> {
@@ -165,12 +124,17 @@ impl<W: Write> Run<'_, W> {
         self.args.format == Format::Json
     }
 
-    fn error(&mut self, code: &str, message: &str) -> io::Result<()> {
+    fn line(&mut self, line: Line) -> io::Result<()> {
+        report::json_line(&mut self.out, &line)
+    }
+
+    fn error(&mut self, code: &str, message: &str, source: Option<&str>) -> io::Result<()> {
         if self.json() {
-            report::json_line(
-                &mut self.out,
-                report::members!["type": "error", "code": code, "message": message],
-            )
+            self.line(Line::Error(ErrorLine {
+                code: code.to_owned(),
+                message: message.to_owned(),
+                source: source.map(str::to_owned),
+            }))
         } else {
             self.out.flush()?;
             report::eprint_error(code, message);
@@ -178,151 +142,54 @@ impl<W: Write> Run<'_, W> {
         }
     }
 
-    /// Report one receipt; returns whether it was invalid.
-    fn receipt(&mut self, item: &Item, outcome: Outcome) -> io::Result<()> {
-        let position = usize::try_from(self.tally.receipts).unwrap_or(usize::MAX);
-        self.tally.receipts += 1;
-        let source = &self.inputs[item.source].name;
-        match &outcome.result {
-            Ok(good) => {
-                self.tally.valid += 1;
-                if self.json() && !self.args.quiet {
-                    report::json_line(
-                        &mut self.out,
-                        report::members![
-                            "type": "receipt", "source": source, "line": item.line,
-                            "index": item.index, "ok": true, "code": (), "message": (),
-                            "receipt_id": good.receipt_id,
-                            "authorization_id": good.authorization_id,
-                            "receipt_hash": good.link.hash.to_string(),
-                        ],
-                    )?;
-                }
-            }
-            Err(e) => {
-                self.tally.invalid += 1;
-                let message = e.to_string();
-                if self.json() {
-                    if !self.args.quiet {
-                        report::json_line(
-                            &mut self.out,
-                            report::members![
-                                "type": "receipt", "source": source, "line": item.line,
-                                "index": item.index, "ok": false, "code": e.code(),
-                                "message": message,
-                                "receipt_id": outcome.ids.receipt_id,
-                                "authorization_id": outcome.ids.authorization_id,
-                                "receipt_hash": (),
-                            ],
-                        )?;
-                    }
-                } else if !self.args.quiet {
-                    let p = self.paint;
-                    writeln!(
-                        self.out,
-                        "{}:{}: {}: {}",
-                        escape(source),
-                        item.line,
-                        p.red(e.code()),
-                        escape(&message)
-                    )?;
-                }
-                if self.args.chains {
-                    self.where_invalid
-                        .insert(position, (item.source, item.line));
-                }
-            }
+    /// Report one receipt.
+    fn receipt(&mut self, item: &Item, outcome: &Outcome) -> io::Result<()> {
+        let quiet = self.args.quiet;
+        if outcome.is_valid() && (quiet || !self.json()) {
+            self.session.count(item.source, &item.record, outcome);
+            return Ok(());
         }
-        if self.args.chains {
-            match outcome.result {
-                Ok(good) => self.chains.add(
-                    Some(&good.authorization_id),
-                    ChainEntry {
-                        position,
-                        receipt_id: None,
-                        authorization_id: None,
-                        outcome: Ok(good.link),
-                    },
-                ),
-                Err(e) => self.chains.add(
-                    outcome.ids.authorization_id.as_deref(),
-                    ChainEntry {
-                        position,
-                        receipt_id: outcome.ids.receipt_id,
-                        authorization_id: None,
-                        outcome: Err(e),
-                    },
-                ),
+        let line = self.session.receipt(item.source, &item.record, outcome);
+        if self.json() {
+            if !quiet {
+                self.line(Line::Receipt(line))?;
             }
+        } else if !quiet {
+            self.text_failure(&line)?;
         }
         Ok(())
     }
 
-    fn chain_message(&self, report: &ChainReport) -> String {
-        match &report.result {
-            Ok(()) if report.closed => "closed".to_string(),
-            Ok(()) => "open: truncation not checked".to_string(),
-            Err(Error::ChainInvalidReceipt {
-                position,
-                receipt_id,
-                cause,
-            }) => {
-                let at = match self.where_invalid.get(position) {
-                    Some((src, line)) => format!("{}:{line}", self.inputs[*src].name),
-                    None => format!("#{position}"),
-                };
-                let id = receipt_id
-                    .as_ref()
-                    .map(|id| format!(" ({id})"))
-                    .unwrap_or_default();
-                format!("receipt {at}{id} is invalid: {}: {cause}", cause.code())
-            }
-            Err(e) => e.to_string(),
-        }
+    fn text_failure(&mut self, line: &ReceiptLine) -> io::Result<()> {
+        let p = self.paint;
+        writeln!(
+            self.out,
+            "{}: {}: {}",
+            escape(&line.place()),
+            p.red(line.code.as_deref().unwrap_or("")),
+            escape(line.message.as_deref().unwrap_or(""))
+        )
     }
 
-    fn chain(&mut self, report: &ChainReport) -> io::Result<()> {
-        self.tally.chains += 1;
-        match &report.result {
-            Ok(()) => {
-                self.tally.intact += 1;
-                if report.closed {
-                    self.tally.closed += 1;
-                } else {
-                    self.tally.open += 1;
-                }
+    fn chains(&mut self) -> io::Result<()> {
+        for chain in self.session.finish_chains() {
+            if self.args.quiet || (!self.json() && chain.ok) {
+                continue;
             }
-            Err(_) => self.tally.broken += 1,
+            if self.json() {
+                self.line(Line::Chain(chain))?;
+            } else {
+                let p = self.paint;
+                writeln!(
+                    self.out,
+                    "chain {}: {}: {}",
+                    escape(&chain.authorization_id),
+                    p.red(chain.code.as_deref().unwrap_or("")),
+                    escape(&chain.message)
+                )?;
+            }
         }
-        if self.args.quiet || (!self.json() && report.result.is_ok()) {
-            return Ok(());
-        }
-        let message = self.chain_message(report);
-        let code = report.result.as_ref().err().map(Error::code);
-        if self.json() {
-            let (head_seq, head_hash) = match report.head {
-                Some((seq, hash)) => (Some(seq), Some(hash.to_string())),
-                None => (None, None),
-            };
-            report::json_line(
-                &mut self.out,
-                report::members![
-                    "type": "chain", "authorization_id": report.authorization_id,
-                    "ok": report.result.is_ok(), "code": code, "message": message,
-                    "closed": report.closed, "head_seq": head_seq, "head_hash": head_hash,
-                    "receipts": report.receipts, "duplicates": report.duplicates,
-                ],
-            )
-        } else {
-            let p = self.paint;
-            writeln!(
-                self.out,
-                "chain {}: {}: {}",
-                escape(&report.authorization_id),
-                p.red(code.unwrap_or("")),
-                escape(&message)
-            )
-        }
+        Ok(())
     }
 
     /// Verify again the receipts whose kid was unknown, after fetching each
@@ -334,8 +201,7 @@ impl<W: Write> Run<'_, W> {
         outcomes: &mut [Outcome],
         generation: u64,
     ) -> io::Result<()> {
-        let unknown = |o: &Outcome| matches!(o.result, Err(Error::UnknownKid { .. }));
-        if !outcomes.iter().any(unknown) {
+        if !outcomes.iter().any(unknown_kid) {
             return Ok(());
         }
         let (now, sets) = current(&self.keysets);
@@ -355,7 +221,7 @@ impl<W: Write> Run<'_, W> {
             .iter()
             .map(|doc| doc.loader.refetch(&doc.source))
             .collect();
-        let mut errors = Vec::new();
+        let mut failed = Vec::new();
         for ((doc, set), result) in self.docs.iter_mut().zip(&mut new_sets).zip(fetched) {
             match result {
                 Ok(Some(loaded)) => {
@@ -365,12 +231,15 @@ impl<W: Write> Run<'_, W> {
                     changed = true;
                 }
                 Ok(None) => {}
-                Err(e) => errors.push(e),
+                Err(e) => failed.push((doc.source.clone(), e)),
             }
         }
-        for e in errors {
-            self.tally.key_error = true;
-            self.error(e.code(), &e.to_string())?;
+        for (source, e) in failed {
+            let message = format!(
+                "refetching {source} for an unknown kid failed: {e}; receipts signed by a kid the first copy lacks stay unknown_kid"
+            );
+            self.error(e.code(), &message, Some(&source))?;
+            self.trouble.refetch_failed.push(source);
         }
         if changed {
             let new_sets = Arc::new(new_sets);
@@ -384,69 +253,78 @@ impl<W: Write> Run<'_, W> {
         Ok(())
     }
 
-    fn summary(&mut self, complete: bool, interrupted: bool) -> io::Result<()> {
-        let t = &self.tally;
+    fn summary(&mut self, summary: &SummaryLine, why: Stop) -> io::Result<()> {
         if self.json() {
-            let chains = J::O(report::members![
-                "total": t.chains, "intact": t.intact, "broken": t.broken,
-                "closed": t.closed, "open": t.open, "ungrouped": t.ungrouped,
-            ]);
-            let mut value = report::members![
-                "type": "summary", "schema": report::SCHEMA,
-                "receipts": t.receipts, "valid": t.valid, "invalid": t.invalid,
-            ];
-            value.push(("chains", chains));
-            value.extend(report::members!["complete": complete]);
-            value.push(("keys", J::A(self.key_report.clone())));
-            return report::json_line(&mut self.out, value);
+            return self.line(Line::Summary(summary.clone()));
         }
         let p = self.paint;
-        let verdict = if t.receipts > 0 && t.invalid == 0 && t.broken == 0 && complete {
-            p.green("OK")
-        } else {
+        let t = &self.trouble;
+        let verdict = if t.keys_unloaded || summary.invalid > 0 || summary.chains.broken > 0 {
             p.red("FAILED")
+        } else if !summary.complete {
+            p.yellow("INCOMPLETE")
+        } else if summary.receipts == 0 {
+            p.red("FAILED")
+        } else {
+            p.green("OK")
         };
         let mut line = format!(
             "{}: {} receipt{}, {} valid, {} invalid",
             p.bold(&verdict),
-            t.receipts,
-            if t.receipts == 1 { "" } else { "s" },
-            t.valid,
-            t.invalid
+            summary.receipts,
+            if summary.receipts == 1 { "" } else { "s" },
+            summary.valid,
+            summary.invalid
         );
-        if self.args.chains && complete {
+        let c = &summary.chains;
+        if self.args.chains && why == Stop::End && !t.keys_unloaded {
             line += &format!(
                 "; {} chains, {} intact ({} closed, {} open: truncation not checked), {} broken",
-                t.chains, t.intact, t.closed, t.open, t.broken
+                c.total, c.intact, c.closed, c.open, c.broken
+            );
+            if c.ungrouped > 0 {
+                line += &format!(
+                    "; {} receipt{} in no chain (authorization_id unreadable)",
+                    c.ungrouped,
+                    if c.ungrouped == 1 { "" } else { "s" }
+                );
+            }
+        }
+        if t.keys_unloaded {
+            line += "; nothing verified: a key document is unavailable or invalid (see above)";
+        }
+        for source in &t.refetch_failed {
+            line += &format!(
+                "; refetching {} failed, so receipts by a kid it lacked were not verified against a newer copy",
+                escape(source)
             );
         }
-        if t.key_error {
-            line += "; nothing verified: a key document is unavailable or invalid (see above)";
-        } else if interrupted {
-            line += "; interrupted, partial results";
-        } else if !complete {
-            line += "; stopped early (--max-failures)";
+        if t.unreadable > 0 {
+            line += &format!(
+                "; {} input{} could not be read (see above)",
+                t.unreadable,
+                if t.unreadable == 1 { "" } else { "s" }
+            );
+        }
+        match why {
+            Stop::Interrupted => line += "; interrupted, partial results",
+            Stop::MaxFailures => line += "; stopped early (--max-failures)",
+            Stop::End => {}
         }
         writeln!(self.out, "{line}")?;
-        for entry in &self.key_report {
-            let pinned = entry.get("pinned").and_then(|v| v.as_bool()) == Some(true);
+        for entry in &summary.keys {
             let mut s = format!(
                 "keys: {} {} {} ({})",
-                escape(
-                    entry
-                        .get("workspace_id")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                ),
-                entry.get("sha256").and_then(|v| v.as_str()).unwrap_or(""),
-                if pinned {
+                escape(&entry.workspace_id),
+                entry.sha256,
+                if entry.pinned {
                     p.green("pinned")
                 } else {
                     p.yellow("not pinned")
                 },
-                escape(entry.get("source").and_then(|v| v.as_str()).unwrap_or("")),
+                escape(&entry.source),
             );
-            if let Some(age) = entry.get("cache_age_s").and_then(|v| v.as_u64()) {
+            if let Some(age) = entry.cache_age_s {
                 s += &format!(", from the cache, {age} s old");
             }
             writeln!(self.out, "{s}")?;
@@ -454,18 +332,26 @@ impl<W: Write> Run<'_, W> {
         Ok(())
     }
 
-    fn exit_code(&self, complete: bool) -> u8 {
-        let t = &self.tally;
-        if t.key_error {
+    fn exit_code(&self, summary: &SummaryLine, why: Stop) -> u8 {
+        let t = &self.trouble;
+        if t.keys_unloaded || !t.refetch_failed.is_empty() {
             EXIT_KEYS
-        } else if t.input_error || (complete && t.receipts == 0) {
+        } else if t.unreadable > 0 || (why == Stop::End && summary.receipts == 0) {
             EXIT_USAGE
-        } else if t.invalid > 0 || t.broken > 0 || !complete {
+        } else if summary.invalid > 0 || summary.chains.broken > 0 || why != Stop::End {
             EXIT_INVALID
         } else {
             EXIT_OK
         }
     }
+}
+
+/// Why reading ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    End,
+    MaxFailures,
+    Interrupted,
 }
 
 /// `kvitto verify`.
@@ -484,55 +370,61 @@ pub(crate) fn run(args: VerifyArgs) -> io::Result<u8> {
             sets: Arc::new(Vec::new()),
         })),
         refetched: false,
-        chains: ChainSet::new(),
-        where_invalid: BTreeMap::new(),
-        tally: Tally::default(),
+        session: Session::new(args.chains),
+        trouble: Trouble::default(),
     };
     let code = drive(&mut run)?;
     run.out.flush()?;
     Ok(code)
 }
 
+fn usage(message: &str) -> u8 {
+    let _ = writeln!(io::stderr(), "kvitto: error: {message}");
+    EXIT_USAGE
+}
+
 fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
     let args = run.args;
     if args.keys.keys.is_empty() {
-        let _ = writeln!(
-            io::stderr(),
-            "kvitto: error: --keys is required (a key document file or URL)"
-        );
-        return Ok(EXIT_USAGE);
+        return Ok(usage("--keys is required (a key document file or URL)"));
     }
     if args.keys.pins.len() > args.keys.keys.len() {
-        let _ = writeln!(io::stderr(), "kvitto: error: more --pin than --keys");
-        return Ok(EXIT_USAGE);
+        return Ok(usage("more --pin than --keys"));
     }
     let mut pins = Vec::new();
     for p in &args.keys.pins {
         match keys::parse_pin(p) {
             Ok(h) => pins.push(h),
-            Err(msg) => {
-                let _ = writeln!(io::stderr(), "kvitto: error: {msg}");
-                return Ok(EXIT_USAGE);
-            }
+            Err(msg) => return Ok(usage(&msg)),
         }
     }
-    let mut sets = Vec::new();
+    let mut sets: Vec<KeySet> = Vec::new();
     for (i, source) in args.keys.keys.iter().enumerate() {
         let pin: Option<Hash> = pins.get(i).copied();
         match keys::load(source, &args.keys.fetch, pin) {
             Ok(doc) => {
+                let ws = doc.loaded.keys.workspace_id();
+                if let Some(first) = run.docs.iter().find(|d| d.loaded.keys.workspace_id() == ws) {
+                    return Ok(usage(&format!(
+                        "--keys {} and --keys {} are both for workspace {}: give one key document per workspace",
+                        escape(&first.source),
+                        escape(source),
+                        escape(ws)
+                    )));
+                }
                 run.key_report.push(key_entry(&doc.source, &doc.loaded));
                 sets.push(doc.loaded.keys.clone());
                 run.docs.push(doc);
             }
             Err(e) => {
-                run.tally.key_error = true;
-                run.error(e.code(), &format!("{source}: {e}"))?;
+                run.trouble.keys_unloaded = true;
+                run.error(e.code(), &format!("{source}: {e}"), Some(source))?;
             }
         }
     }
-    if run.tally.key_error {
-        run.summary(false, false)?;
+    if run.trouble.keys_unloaded {
+        let summary = run.session.summary(false, run.key_report.clone());
+        run.summary(&summary, Stop::End)?;
         return Ok(EXIT_KEYS);
     }
     run.keysets = Arc::new(RwLock::new(KeyState {
@@ -540,12 +432,10 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         sets: Arc::new(sets),
     }));
 
-    let (inputs, errors) = input::expand(&args.inputs);
-    for (name, e) in errors {
-        run.tally.input_error = true;
-        run.error("io_error", &format!("{name}: {e}"))?;
+    run.inputs = kvitto_report::expand(&args.inputs);
+    for input in &run.inputs {
+        run.session.source(input.name.clone());
     }
-    run.inputs = inputs;
 
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -578,11 +468,11 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
                         let (generation, sets) = current(&keys);
                         let outcomes = items
                             .par_iter()
-                            .map(|item| judge(&item.body, &sets))
+                            .map(|item| judge(&item.record.body, &sets))
                             .collect();
                         Checked::Batch(items, outcomes, generation)
                     }
-                    Msg::Error(name, e) => Checked::Error(name, e),
+                    Msg::Error(source, e) => Checked::Error(source, e),
                 };
                 if checked_tx.send(checked).is_err() {
                     return;
@@ -603,11 +493,11 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
     };
 
     let max_failures = args.max_failures.unwrap_or(u64::MAX);
-    let mut complete = true;
+    let mut why = Stop::End;
     let result = (|| -> io::Result<()> {
         loop {
             if interrupted.load(Ordering::Relaxed) {
-                complete = false;
+                why = Stop::Interrupted;
                 break;
             }
             let msg = match checked_rx.recv_timeout(Duration::from_millis(100)) {
@@ -616,23 +506,24 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             match msg {
-                Checked::Error(name, e) => {
-                    run.tally.input_error = true;
-                    run.error("io_error", &format!("{name}: {e}"))?;
+                Checked::Error(source, e) => {
+                    run.trouble.unreadable += 1;
+                    let name = run.inputs[source].name.clone();
+                    run.error("io_error", &format!("{name}: {e}"), Some(&name))?;
                 }
                 Checked::Batch(items, mut outcomes, generation) => {
                     run.refetch(&items, &mut outcomes, generation)?;
-                    for (item, outcome) in items.iter().zip(outcomes) {
+                    for (item, outcome) in items.iter().zip(&outcomes) {
                         run.receipt(item, outcome)?;
-                        if run.tally.invalid >= max_failures {
-                            complete = false;
+                        if run.session.counts().1 >= max_failures {
+                            why = Stop::MaxFailures;
                             break;
                         }
                     }
                     if let Some(bar) = &progress {
-                        bar.set_position(run.tally.receipts);
+                        bar.set_position(run.session.counts().0);
                     }
-                    if !complete {
+                    if why != Stop::End {
                         break;
                     }
                 }
@@ -644,66 +535,64 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
     drop(checked_rx);
     // The reader ends at its next chunk; one blocked on a quiet stdin is left
     // behind (the process ends after the summary).
-    if complete && result.is_ok() {
+    if why == Stop::End && result.is_ok() {
         let _ = reader.join();
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     result?;
-    let was_interrupted = interrupted.load(Ordering::Relaxed);
-    if was_interrupted {
-        complete = false;
+    if interrupted.load(Ordering::Relaxed) {
+        why = Stop::Interrupted;
     }
-    if args.chains && complete {
-        let chains = std::mem::take(&mut run.chains);
-        run.tally.ungrouped = chains.ungrouped();
-        for report in chains.finish() {
-            run.chain(&report)?;
-        }
+    if why == Stop::End {
+        run.chains()?;
     }
-    if complete && run.tally.receipts == 0 && !run.tally.input_error {
-        run.error("no_receipts", "no receipts found in the input")?;
+    let (receipts, _) = run.session.counts();
+    if why == Stop::End && receipts == 0 && run.trouble.unreadable == 0 {
+        run.error("no_receipts", "no receipts found in the input", None)?;
     }
-    run.summary(complete, was_interrupted)?;
-    if was_interrupted {
+    let complete = why == Stop::End && run.trouble.unreadable == 0;
+    let summary = run.session.summary(complete, run.key_report.clone());
+    run.summary(&summary, why)?;
+    if why == Stop::Interrupted {
         return Ok(EXIT_INTERRUPTED);
     }
-    Ok(run.exit_code(complete))
+    Ok(run.exit_code(&summary, why))
 }
 
-/// The reader thread: frame every input into batches, in order.
+/// The reader thread: frame every input into batches, in order; an input
+/// that cannot be read is reported in its place.
 fn read_all(inputs: &[Input], tx: &mpsc::SyncSender<Msg>, stop: &dyn Fn() -> bool) {
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut bytes = 0usize;
     for (source, input) in inputs.iter().enumerate() {
         if stop() {
             return;
         }
-        let result = input::open(input).and_then(|mut reader| {
-            let mut emit = |line, index, body| {
-                batch.push(Item {
-                    source,
-                    line,
-                    index,
-                    body,
-                });
-                if batch.len() >= BATCH {
+        let result = kvitto_report::open(input).and_then(|mut reader| {
+            let mut each = |record: Record| {
+                bytes += weight(&record);
+                batch.push(Item { source, record });
+                if batch.len() >= BATCH || bytes >= BATCH_BYTES {
+                    bytes = 0;
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                     return tx.send(Msg::Batch(full)).is_ok();
                 }
                 true
             };
-            input::frame(&mut *reader, stop, &mut emit)
+            kvitto_report::read_records(&mut *reader, stop, &mut each, &mut |_| {})
         });
         match result {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
+                bytes = 0;
                 let full = std::mem::take(&mut batch);
                 if !full.is_empty() && tx.send(Msg::Batch(full)).is_err() {
                     return;
                 }
-                if tx.send(Msg::Error(input.name.clone(), e)).is_err() {
+                if tx.send(Msg::Error(source, e.to_string())).is_err() {
                     return;
                 }
             }

@@ -5,11 +5,12 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::export::{Outcome, Record, judge, judge_text};
 use crate::instant::Instant;
 use crate::keys::Hash;
 use crate::receipt::Header;
 use crate::receipt::Kind;
-use crate::verify::{self, Verdict, Verified};
+use crate::verify::{Verdict, Verified};
 use crate::{Error, KeySet};
 
 /// What a chain needs of one verified receipt: a few dozen bytes.
@@ -46,40 +47,22 @@ impl From<&Verdict> for Link {
     }
 }
 
-/// One receipt of a chain as the chain rules see it.
-#[derive(Debug, Clone)]
-pub struct ChainEntry {
-    /// Where the receipt stands in the caller's input (0-based), for messages.
-    pub position: usize,
-    pub receipt_id: Option<String>,
-    /// The authorization_id as verified; `None` for an invalid receipt.
-    pub authorization_id: Option<String>,
-    /// The receipt's link, or why it failed on its own.
-    pub outcome: Result<Link, Error>,
+/// Where a receipt stands in the caller's input: which source (file) of
+/// the run, its line, and its index in an array input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Place {
+    pub source: usize,
+    pub line: u64,
+    pub index: Option<u64>,
 }
 
-impl ChainEntry {
-    /// The entry for the result of verifying the receipt at `position`.
-    pub fn new(
-        position: usize,
-        receipt_id: Option<String>,
-        result: &Result<Verified, Error>,
-    ) -> Self {
-        match result {
-            Ok(v) => ChainEntry {
-                position,
-                receipt_id: Some(v.header.receipt_id.clone()),
-                authorization_id: Some(v.header.authorization_id.clone()),
-                outcome: Ok(Link::from(v)),
-            },
-            Err(e) => ChainEntry {
-                position,
-                receipt_id,
-                authorization_id: None,
-                outcome: Err(e.clone()),
-            },
-        }
-    }
+/// The first receipt of a chain that failed on its own, as rule 1 names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Invalid {
+    position: u64,
+    place: Place,
+    receipt_id: Option<String>,
+    error: Error,
 }
 
 /// The verdict on one chain.
@@ -95,9 +78,11 @@ pub struct ChainReport {
     /// The last seq and its receipt hash, among the receipts that verified.
     pub head: Option<(u64, Hash)>,
     /// Receipts given, duplicates included.
-    pub receipts: usize,
+    pub receipts: u64,
     /// Exact duplicates (same receipt hash as one before): reported, not an error.
-    pub duplicates: usize,
+    pub duplicates: u64,
+    /// With [`Error::ChainInvalidReceipt`]: where that receipt stands.
+    pub invalid_at: Option<Place>,
 }
 
 impl ChainReport {
@@ -106,59 +91,86 @@ impl ChainReport {
     }
 }
 
-/// Check one authorization's chain. `explicit` says the caller handed this
-/// list over as one chain, so mixed authorizations are an error
-/// ([`Error::ChainMixed`]); grouped exports never mix.
-pub fn check_chain(authorization_id: &str, entries: &[ChainEntry], explicit: bool) -> ChainReport {
-    let mut links: Vec<&Link> = entries
-        .iter()
-        .filter_map(|e| e.outcome.as_ref().ok())
-        .collect();
-    links.sort_by_key(|l| (l.seq, l.hash));
-    let before = links.len();
-    links.dedup_by(|a, b| a.hash == b.hash);
-    let duplicates = before - links.len();
-    let head = links.last().map(|l| (l.seq, l.hash));
-    let result = rules(entries, &links, explicit);
-    // Closed means provably complete: only an intact chain can be.
-    let closed = result.is_ok()
-        && links
-            .last()
-            .is_some_and(|l| l.kind == Kind::AuthorizationRevoked);
-    ChainReport {
-        authorization_id: String::from(authorization_id),
-        result,
-        closed,
-        head,
-        receipts: entries.len(),
-        duplicates,
+/// One authorization's receipts as the rules need them: the links of the
+/// valid ones (exact duplicates folded as they come), the first invalid one.
+#[derive(Debug, Clone, Default)]
+struct Group {
+    links: Vec<Link>,
+    /// `links.len()` after the last fold; the next fold waits until it doubles.
+    folded: usize,
+    duplicates: u64,
+    receipts: u64,
+    first_invalid: Option<Invalid>,
+}
+
+impl Group {
+    fn add(&mut self, position: u64, place: Place, outcome: &Outcome) {
+        self.receipts += 1;
+        match outcome {
+            Outcome::Valid(v) => {
+                self.links.push(Link::from(v));
+                if self.links.len() >= 1024 && self.links.len() >= 2 * self.folded {
+                    self.fold();
+                }
+            }
+            Outcome::Invalid { error, ids } => {
+                if self.first_invalid.is_none() {
+                    self.first_invalid = Some(Invalid {
+                        position,
+                        place,
+                        receipt_id: ids.receipt_id.clone(),
+                        error: error.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sort by seq and drop exact duplicates (counted), so that a trail
+    /// repeated many times costs the memory of one.
+    fn fold(&mut self) {
+        self.links.sort_unstable_by_key(|l| (l.seq, l.hash));
+        let before = self.links.len();
+        self.links.dedup_by(|a, b| a.hash == b.hash);
+        self.duplicates += (before - self.links.len()) as u64;
+        self.folded = self.links.len();
+    }
+
+    fn report(mut self, authorization_id: String, mixed: Option<Error>) -> ChainReport {
+        self.fold();
+        let head = self.links.last().map(|l| (l.seq, l.hash));
+        let (result, invalid_at) = match self.first_invalid {
+            Some(bad) => (
+                Err(Error::ChainInvalidReceipt {
+                    position: usize::try_from(bad.position).unwrap_or(usize::MAX),
+                    receipt_id: bad.receipt_id,
+                    cause: Box::new(bad.error),
+                }),
+                Some(bad.place),
+            ),
+            None => (mixed.map_or_else(|| rules(&self.links), Err), None),
+        };
+        // Closed means provably complete: only an intact chain can be.
+        let closed = result.is_ok()
+            && self
+                .links
+                .last()
+                .is_some_and(|l| l.kind == Kind::AuthorizationRevoked);
+        ChainReport {
+            authorization_id,
+            result,
+            closed,
+            head,
+            receipts: self.receipts,
+            duplicates: self.duplicates,
+            invalid_at,
+        }
     }
 }
 
-/// The rules in order; `links` are the verified links sorted by seq, deduplicated.
-fn rules(entries: &[ChainEntry], links: &[&Link], explicit: bool) -> Result<(), Error> {
-    if let Some(bad) = entries.iter().find(|e| e.outcome.is_err()) {
-        let cause = match &bad.outcome {
-            Err(e) => e.clone(),
-            Ok(_) => unreachable!("found by is_err"),
-        };
-        return Err(Error::ChainInvalidReceipt {
-            position: bad.position,
-            receipt_id: bad.receipt_id.clone(),
-            cause: Box::new(cause),
-        });
-    }
-    if explicit {
-        let mut ids = entries.iter().filter_map(|e| e.authorization_id.as_deref());
-        if let Some(first) = ids.next()
-            && let Some(other) = ids.find(|id| *id != first)
-        {
-            return Err(Error::ChainMixed {
-                expected: String::from(first),
-                found: String::from(other),
-            });
-        }
-    }
+/// Rules 3 to 8 in order, over the verified links sorted by seq and
+/// deduplicated (rule 1 and rule 2 are decided before).
+fn rules(links: &[Link]) -> Result<(), Error> {
     if let Some(w) = links.windows(2).find(|w| w[0].seq == w[1].seq) {
         return Err(Error::ChainFork { seq: w[0].seq });
     }
@@ -190,53 +202,62 @@ fn rules(entries: &[ChainEntry], links: &[&Link], explicit: bool) -> Result<(), 
     Ok(())
 }
 
-/// Verify an explicit list of receipts as one chain (rule 2, chain_mixed, applies).
+/// Verify an explicit list of receipts as one chain (rule 2, chain_mixed,
+/// applies). Each receipt is judged exactly as in an export.
 pub fn verify_chain(receipts: &[&[u8]], keysets: &[KeySet]) -> ChainReport {
-    // The first lenient authorization_id, named when no receipt verifies.
-    let mut lenient_authorization = None;
-    let entries: Vec<ChainEntry> = receipts
-        .iter()
-        .enumerate()
-        .map(
-            |(position, bytes)| match verify::verdict_in(bytes, keysets) {
-                Ok(v) => ChainEntry {
-                    position,
-                    outcome: Ok(Link::from(&v)),
-                    receipt_id: Some(v.header.receipt_id),
-                    authorization_id: Some(v.header.authorization_id),
-                },
-                Err(e) => {
-                    let ids = crate::export::lenient_ids(bytes);
-                    if lenient_authorization.is_none() {
-                        lenient_authorization = ids.authorization_id;
-                    }
-                    ChainEntry {
-                        position,
-                        receipt_id: ids.receipt_id,
-                        authorization_id: None,
-                        outcome: Err(e),
-                    }
+    chain_of(receipts.iter().map(|bytes| judge_text(bytes, keysets)))
+}
+
+/// [`verify_chain`] over framed records (the records of one input, say).
+pub fn verify_chain_records(records: &[Record], keysets: &[KeySet]) -> ChainReport {
+    chain_of(records.iter().map(|r| judge(&r.body, keysets)))
+}
+
+fn chain_of(outcomes: impl Iterator<Item = Outcome>) -> ChainReport {
+    let mut group = Group::default();
+    let mut verified: Option<String> = None;
+    let mut lenient: Option<String> = None;
+    let mut mixed = None;
+    for (position, outcome) in outcomes.enumerate() {
+        match &outcome {
+            Outcome::Valid(v) => match &verified {
+                None => verified = Some(v.header.authorization_id.clone()),
+                Some(first) if mixed.is_none() && *first != v.header.authorization_id => {
+                    mixed = Some(Error::ChainMixed {
+                        expected: first.clone(),
+                        found: v.header.authorization_id.clone(),
+                    });
                 }
+                Some(_) => {}
             },
-        )
-        .collect();
-    let authorization_id = entries
-        .iter()
-        .find_map(|e| e.authorization_id.clone())
-        .or(lenient_authorization)
-        .unwrap_or_default();
-    check_chain(&authorization_id, &entries, true)
+            Outcome::Invalid { ids, .. } => {
+                if lenient.is_none() {
+                    lenient.clone_from(&ids.authorization_id);
+                }
+            }
+        }
+        let place = Place {
+            source: 0,
+            line: 0,
+            index: Some(position as u64),
+        };
+        group.add(position as u64, place, &outcome);
+    }
+    // Named by the first verified authorization_id, else the first lenient one.
+    let authorization_id = verified.or(lenient).unwrap_or_default();
+    group.report(authorization_id, mixed)
 }
 
 /// Groups receipts by authorization as they stream past, then checks every
-/// chain. Memory grows by one [`ChainEntry`] per receipt (160 bytes on a
-/// 64-bit target, no heap for a valid receipt) and one map entry per
-/// authorization.
+/// chain. Memory grows by one [`Link`] per valid receipt (exact duplicates
+/// folded away), nothing per invalid one but the first of its chain, and
+/// one entry per authorization.
 #[derive(Debug, Default)]
 pub struct ChainSet {
     groups: BTreeMap<String, usize>,
-    chains: Vec<(String, Vec<ChainEntry>)>,
-    ungrouped: usize,
+    chains: Vec<(String, Group)>,
+    ungrouped: u64,
+    added: u64,
 }
 
 impl ChainSet {
@@ -244,41 +265,38 @@ impl ChainSet {
         Self::default()
     }
 
-    /// Add the receipt at `position`. `authorization_id` is the lenient
-    /// reading of section 9 (see [`crate::export::lenient_ids`]); a receipt
-    /// without one joins no chain and is counted in [`ChainSet::ungrouped`].
-    pub fn add(&mut self, authorization_id: Option<&str>, mut entry: ChainEntry) {
-        let Some(id) = authorization_id else {
+    /// Add the next receipt's outcome. It joins the chain of its
+    /// authorization_id (the lenient reading of section 9 for an invalid
+    /// receipt); one without an id joins no chain and is counted in
+    /// [`ChainSet::ungrouped`].
+    pub fn add(&mut self, place: Place, outcome: &Outcome) {
+        let position = self.added;
+        self.added += 1;
+        let Some(id) = outcome.authorization_id() else {
             self.ungrouped += 1;
             return;
         };
-        // Keep only what the rules read: the group holds the authorization,
-        // and a receipt's id is needed only to name it when it is invalid.
-        entry.authorization_id = None;
-        if entry.outcome.is_ok() {
-            entry.receipt_id = None;
-        }
         let slot = match self.groups.get(id) {
             Some(&slot) => slot,
             None => {
                 self.groups.insert(String::from(id), self.chains.len());
-                self.chains.push((String::from(id), Vec::new()));
+                self.chains.push((String::from(id), Group::default()));
                 self.chains.len() - 1
             }
         };
-        self.chains[slot].1.push(entry);
+        self.chains[slot].1.add(position, place, outcome);
     }
 
     /// Receipts that could not be placed in any chain.
-    pub fn ungrouped(&self) -> usize {
+    pub fn ungrouped(&self) -> u64 {
         self.ungrouped
     }
 
     /// Check every chain, in order of first appearance.
     pub fn finish(self) -> Vec<ChainReport> {
         self.chains
-            .iter()
-            .map(|(id, entries)| check_chain(id, entries, false))
+            .into_iter()
+            .map(|(id, group)| group.report(id, None))
             .collect()
     }
 }

@@ -185,9 +185,21 @@ fn malformed(offset: usize, reason: &'static str) -> Error {
     Error::MalformedJson { offset, reason }
 }
 
+/// Text from a receipt as an error message shows it: at most 64
+/// characters, then `…`, so that an error (which a report may keep until
+/// the end of a long export) stays small whatever the receipt holds.
+pub(crate) fn shown(text: &str) -> alloc::borrow::Cow<'_, str> {
+    match text.char_indices().nth(64) {
+        None => alloc::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => alloc::borrow::Cow::Owned(alloc::format!("{}…", &text[..cut])),
+    }
+}
+
 /// A member name as the first segment of a path: bare when it is a plain
-/// name, otherwise quoted and escaped (so no receipt can forge report lines).
+/// name, otherwise quoted and escaped (so no receipt can forge report
+/// lines); a long name is cut short (see [`shown`]).
 pub(crate) fn path_segment(name: &str) -> String {
+    let name = &*shown(name);
     let plain = !name.is_empty()
         && name
             .bytes()
@@ -524,7 +536,7 @@ pub(crate) fn scan_number(b: &[u8], start: usize) -> Option<usize> {
 fn check_duplicates(members: &[(String, Value)]) -> Result<(), Error> {
     let dup = |name: &str| Error::DuplicateKey {
         path: String::new(),
-        name: String::from(name),
+        name: shown(name).into_owned(),
     };
     // Strictly increasing names (as in canonical JSON) cannot repeat.
     if members.windows(2).all(|w| w[0].0 < w[1].0) {

@@ -41,9 +41,11 @@ pub mod sign;
 mod testutil;
 pub mod verify;
 
-pub use chain::{ChainEntry, ChainReport, ChainSet, Link, check_chain, verify_chain};
+pub use chain::{ChainReport, ChainSet, Link, Place, verify_chain, verify_chain_records};
 pub use error::Error;
-pub use export::{ExportReport, Record, RecordReport, records, verify_export};
+pub use export::{
+    Body, ExportReport, Framer, Outcome, Record, RecordReport, judge, records, verify_export,
+};
 pub use instant::Instant;
 pub use jcs::canonicalize;
 pub use json::{Profile, Value, parse};

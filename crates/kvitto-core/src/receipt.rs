@@ -116,8 +116,12 @@ pub(crate) fn check_shape<'a>(
         return Err(p.bad("v", "must be the integer 1"));
     }
     let kind_text = p.string("kind")?;
-    let kind = Kind::parse(kind_text)
-        .ok_or_else(|| p.bad("kind", format!("unknown kind {kind_text:?}")))?;
+    let kind = Kind::parse(kind_text).ok_or_else(|| {
+        p.bad(
+            "kind",
+            format!("unknown kind {:?}", crate::json::shown(kind_text)),
+        )
+    })?;
     let receipt_id = p.id("receipt_id")?;
     let workspace_id = p.id("workspace_id")?;
     let authorization_id = p.id("authorization_id")?;
@@ -225,7 +229,10 @@ fn check_check(p: &Members<'_>) -> Result<(), Error> {
     if !matches!(decision, "allow" | "deny" | "confirm" | "escalate") {
         return Err(p.bad(
             "decision",
-            format!("must be allow, deny, confirm or escalate, not {decision:?}"),
+            format!(
+                "must be allow, deny, confirm or escalate, not {:?}",
+                crate::json::shown(decision)
+            ),
         ));
     }
     let reason = p.string("reason")?;

@@ -1,12 +1,13 @@
-//! The incremental grammar scanner: any split of the input into chunks gives
-//! the same answer as one feed; framing and lenient reading never panic.
+//! The incremental grammar scanner and the streaming framer: any split of
+//! the input into chunks gives the same answer as one feed; framing and
+//! lenient reading never panic.
 //!
 //! Input layout: first byte = number of cuts (mod 8), then one byte per cut
 //! (its position as a fraction of the rest), then the text scanned.
 
 #![no_main]
 
-use kvitto_core::export::{self, Scan, Scanner};
+use kvitto_core::export::{self, Body, Framer, LenientReader, Scan, Scanner};
 use libfuzzer_sys::fuzz_target;
 
 fn whole(input: &[u8]) -> Scan {
@@ -60,10 +61,27 @@ fuzz_target!(|data: &[u8]| {
         Scan::Invalid { at } => assert!(at <= input.len()),
         Scan::NeedMore => panic!("finish never needs more"),
     }
-    for r in export::records(input) {
-        assert!(r.offset + r.bytes.len() <= input.len());
-        assert_eq!(&input[r.offset..r.offset + r.bytes.len()], r.bytes);
-        let _ = export::lenient_ids(r.bytes);
+    let whole_records = export::records(input);
+    for r in &whole_records {
+        let Body::Text(text) = &r.body else {
+            panic!("a fuzz input is under 1 MiB")
+        };
+        let at = r.offset as usize;
+        assert!(at + text.len() <= input.len());
+        assert_eq!(&input[at..at + text.len()], &text[..]);
+        let _ = export::lenient_ids(text);
     }
-    let _ = export::lenient_ids(input);
+    // The framer and the lenient reader, fed in the same pieces.
+    let mut framer = Framer::new();
+    let mut lenient = LenientReader::new();
+    let mut chunked_records = Vec::new();
+    for w in points.windows(2) {
+        framer.push(&input[w[0]..w[1]]);
+        lenient.feed(&input[w[0]..w[1]]);
+        chunked_records.extend(std::iter::from_fn(|| framer.next()));
+    }
+    framer.finish();
+    chunked_records.extend(std::iter::from_fn(|| framer.next()));
+    assert_eq!(chunked_records, whole_records);
+    assert_eq!(lenient.finish(), export::lenient_ids(input));
 });

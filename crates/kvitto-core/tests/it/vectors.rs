@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use kvitto_core::{
-    ChainReport, Error, Hash, KeySet, canonicalize, records, verify_chain, verify_export,
+    ChainReport, Error, Hash, KeySet, canonicalize, records, verify_chain_records, verify_export,
     verify_receipt_in,
 };
 use serde_json::{Value as J, json};
@@ -93,16 +93,12 @@ fn actual(dir: &Path, v: &J) -> Result<J, String> {
                 "records": report.records.iter().map(|r| json!({
                     "line": r.line,
                     "index": r.index,
-                    "code": r.result.as_ref().err().map(Error::code),
+                    "code": r.outcome.error().map(Error::code),
                 })).collect::<Vec<_>>(),
                 "chains": report.chains.iter().map(chain_json).collect::<Vec<_>>(),
             })
         }
-        "chain" => {
-            let recs = records(&input);
-            let list: Vec<&[u8]> = recs.iter().map(|r| r.bytes).collect();
-            chain_json(&verify_chain(&list, &keysets(dir, v)?))
-        }
+        "chain" => chain_json(&verify_chain_records(&records(&input), &keysets(dir, v)?)),
         "canon" => match canonicalize(&input) {
             Ok(bytes) => match v.get("output").and_then(J::as_str) {
                 // Canonical bytes are UTF-8; compared exactly as text.
