@@ -34,6 +34,7 @@ pub mod instant;
 pub mod jcs;
 pub mod json;
 pub mod keys;
+pub mod pii;
 pub mod receipt;
 #[cfg(feature = "sign")]
 pub mod sign;
