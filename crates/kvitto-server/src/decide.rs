@@ -317,7 +317,7 @@ mod tests {
     use super::*;
     use crate::model::{Grant, ScopeGrant};
 
-    const NOW: i64 = 1_795_223_700_000; // 2026-11-22T01:15:00Z
+    const NOW: i64 = 1_795_310_100_000; // 2026-11-22T01:15:00Z
     const DAY: i64 = 86_400_000;
 
     fn auth() -> Authorization {

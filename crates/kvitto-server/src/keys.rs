@@ -163,7 +163,7 @@ mod tests {
     fn key_files_round_trip_and_document_parses() {
         let dir = tempfile::tempdir().unwrap();
         let files = KeyFiles::open(dir.path()).unwrap();
-        let key = files.generate("ws_1", 1, 1_795_223_700_000).unwrap();
+        let key = files.generate("ws_1", 1, 1_795_310_100_000).unwrap();
         assert_eq!(key.kid(), "ws_1.2026-11-22.1");
         let mode = fs::metadata(files.path(key.kid()))
             .unwrap()
@@ -171,12 +171,12 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(files.load(key.kid()).unwrap().x(), key.x());
-        let mut rec = record(&key, "ws_1", 1_795_223_700_000);
+        let mut rec = record(&key, "ws_1", 1_795_310_100_000);
         let doc = document("ws_1", std::slice::from_ref(&rec));
         let set = kvitto_core::KeySet::from_bytes(&doc, None).unwrap();
         assert_eq!(set.keys()[0].kid, key.kid());
         rec.status = "retired".into();
-        rec.not_after_ms = Some(1_795_223_800_000);
+        rec.not_after_ms = Some(1_795_310_200_000);
         let doc = document("ws_1", &[rec]);
         assert!(!String::from_utf8(doc).unwrap().contains("\"d\""));
         files.destroy(key.kid()).unwrap();
