@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 
 use kvitto_core::json::{self, Profile, Value};
-use kvitto_core::{Body, Error, Hash, KeySet, jcs, verify_receipt_in};
+use kvitto_core::{Body, Error, Hash, KeySet, Outcome, jcs, judge};
 
 use crate::cli::KeyArgs;
 use crate::keys;
@@ -89,23 +89,11 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
         }
     }
 
-    // Framed exactly as `verify` frames it (section 9): one receipt.
+    // Framed exactly as `verify` frames it (section 9), and judged by the
+    // same function: one receipt.
     let records = kvitto_core::records(&bytes);
-    let text: &[u8] = match records.as_slice() {
-        [one] => match &one.body {
-            Body::Text(text) => text,
-            Body::TooLarge { size, .. } => {
-                let e = Error::TooLarge {
-                    size: usize::try_from(*size).unwrap_or(usize::MAX),
-                    limit: json::MAX_SIZE,
-                };
-                let mut out = io::stdout().lock();
-                writeln!(out, "{:<17}no: {}: {e}", "parses strictly", e.code())?;
-                out.flush()?;
-                return Ok(EXIT_INVALID);
-            }
-            Body::Unframed { .. } => &[],
-        },
+    let record = match records.as_slice() {
+        [one] => one,
         [] => {
             eprint_error("no_receipts", &format!("{file}: no receipt in the input"));
             return Ok(EXIT_USAGE);
@@ -122,7 +110,17 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
         }
     };
     let mut out = io::stdout().lock();
-    let parsed = json::parse(text, Profile::Receipt);
+    let shown = |e: &Error| format!("{}: {}", e.code(), escape(&e.to_string()));
+    let parsed = match &record.body {
+        Body::Text(text) => json::parse(text, Profile::Receipt),
+        other => Err(judge(other, &[])
+            .error()
+            .cloned()
+            .unwrap_or(Error::TooLarge {
+                size: 0,
+                limit: json::MAX_SIZE,
+            })),
+    };
     let payload = parsed.as_ref().ok().and_then(|v| v.get("payload"));
     let field = |name: &str| show_value(payload.and_then(|p| p.get(name)));
     if let Some(p) = payload {
@@ -154,24 +152,22 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
     }
     let strict = match &parsed {
         Ok(_) => "yes".to_string(),
-        Err(e) => format!("no: {}: {}", e.code(), escape(&e.to_string())),
+        Err(e) => format!("no: {}", shown(e)),
     };
     writeln!(out, "{:<17}{strict}", "parses strictly")?;
     // With no key document, a receipt that passes steps 1-3 of the order of
     // checks fails on step 4 (workspace_mismatch): that is "well-formed".
-    let shape = match verify_receipt_in(text, &[]) {
-        Err(Error::WorkspaceMismatch { .. }) | Ok(_) => Ok(()),
-        Err(e) => Err(e),
+    let shape = match judge(&record.body, &[]) {
+        Outcome::Invalid {
+            error: Error::WorkspaceMismatch { .. },
+            ..
+        }
+        | Outcome::Valid(_) => Ok(()),
+        Outcome::Invalid { error, .. } => Err(error),
     };
     match &shape {
         Ok(()) => writeln!(out, "{:<17}ok", "structure")?,
-        Err(e) => writeln!(
-            out,
-            "{:<17}{}: {}",
-            "structure",
-            e.code(),
-            escape(&e.to_string())
-        )?,
+        Err(e) => writeln!(out, "{:<17}{}", "structure", shown(e))?,
     }
     let ok = if keysets.is_empty() {
         writeln!(
@@ -181,8 +177,8 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
         )?;
         shape.is_ok()
     } else {
-        match verify_receipt_in(text, &keysets) {
-            Ok(v) => {
+        match judge(&record.body, &keysets) {
+            Outcome::Valid(v) => {
                 let doc = keysets
                     .iter()
                     .find(|k| k.workspace_id() == v.header.workspace_id)
@@ -192,18 +188,12 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
                     out,
                     "{:<17}valid (key {}, key document {doc})",
                     "verdict",
-                    escape(&v.key.kid)
+                    escape(&v.header.kid)
                 )?;
                 true
             }
-            Err(e) => {
-                writeln!(
-                    out,
-                    "{:<17}invalid: {}: {}",
-                    "verdict",
-                    e.code(),
-                    escape(&e.to_string())
-                )?;
+            Outcome::Invalid { error, .. } => {
+                writeln!(out, "{:<17}invalid: {}", "verdict", shown(&error))?;
                 false
             }
         }

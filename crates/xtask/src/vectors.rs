@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use kvitto_core::{
-    Error, Hash, KeySet, Value, export, verify_chain, verify_export, verify_receipt_in,
+    Error, Hash, KeySet, Outcome, Value, export, judge, verify_chain_records, verify_export,
+    verify_receipt_in,
 };
 
 use text::obj;
@@ -136,8 +137,11 @@ impl Corpus {
         // The CLI frames the file (section 9): list it only when that gives
         // exactly one record with the same verdict as the whole file.
         let records = export::records(&bytes);
-        let cli = records.len() == 1
-            && verdict(&verify_receipt_in(records[0].bytes, &sets)) == verdict(&core);
+        let framed = |o: Outcome| match o {
+            Outcome::Valid(v) => format!("ok {} {}", v.receipt_hash, v.header.kid),
+            Outcome::Invalid { error, .. } => error.code().to_owned(),
+        };
+        let cli = records.len() == 1 && framed(judge(&records[0].body, &sets)) == verdict(&core);
         let mut surfaces = vec!["core"];
         if cli {
             surfaces.push("cli");
@@ -251,7 +255,7 @@ impl Corpus {
         let got: Vec<Option<&str>> = report
             .records
             .iter()
-            .map(|r| r.result.as_ref().err().map(Error::code))
+            .map(|r| r.outcome.error().map(Error::code))
             .collect();
         if got != records {
             self.warn(
@@ -281,8 +285,8 @@ impl Corpus {
             .enumerate()
             .map(|(i, r)| {
                 obj(vec![
-                    ("line", Value::from(r.line as u64)),
-                    ("index", opt_usize(r.index)),
+                    ("line", Value::from(r.line)),
+                    ("index", opt_usize(r.index.map(|i| i as usize))),
                     ("code", code_value(records.get(i).copied().flatten())),
                 ])
             })
@@ -327,8 +331,7 @@ impl Corpus {
     ) {
         let sets = self.keysets(keys);
         let records = export::records(&bytes);
-        let list: Vec<&[u8]> = records.iter().map(|r| r.bytes).collect();
-        let report = verify_chain(&list, &sets);
+        let report = verify_chain_records(&records, &sets);
         let got = report.result.as_ref().err().map(Error::code);
         if got != code {
             self.warn(id, format!("core says {got:?}, vector expects {code:?}"));
@@ -417,8 +420,8 @@ fn chain_value(c: &kvitto_core::ChainReport, code: Option<&str>) -> Value {
                 .map(|(_, h)| Value::from(h.to_string()))
                 .unwrap_or(Value::Null),
         ),
-        ("receipts", Value::from(c.receipts as u64)),
-        ("duplicates", Value::from(c.duplicates as u64)),
+        ("receipts", Value::from(c.receipts)),
+        ("duplicates", Value::from(c.duplicates)),
     ])
 }
 

@@ -1,12 +1,6 @@
 //! The other commands: keys, canon, inspect, completions, man.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-
-use crate::support::{Scratch, Setup, chain, doc, key, s};
+use crate::support::{KeyServer, Scratch, Setup, chain, doc, key, s};
 
 #[test]
 fn keys_pin_and_show() {
@@ -142,107 +136,6 @@ fn completions_and_man_page() {
     assert!(r.stdout.contains(".TH kvitto") && r.stdout.contains("verify"));
     let r = t.run(&["frobnicate"], None);
     assert_eq!(r.code, 2);
-}
-
-/// A plain-http key server on 127.0.0.1 for one test: every request gets
-/// the current document (503 when there is none). It serves one connection
-/// at a time, for as long as it lives: it stops when dropped, after the
-/// kvitto runs that use it have exited, never on a clock.
-struct KeyServer {
-    addr: SocketAddr,
-    body: Arc<Mutex<Option<Vec<u8>>>>,
-    hits: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl KeyServer {
-    fn new(body: Vec<u8>) -> KeyServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let addr = listener.local_addr().expect("local addr");
-        let body = Arc::new(Mutex::new(Some(body)));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let (body, hits, stop) = (body.clone(), hits.clone(), stop.clone());
-            move || {
-                // Bounded in count; each test makes only a few requests.
-                for conn in listener.incoming().take(64) {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(mut conn) = conn else { continue };
-                    if !read_head(&mut conn) {
-                        continue;
-                    }
-                    hits.fetch_add(1, Ordering::SeqCst);
-                    let reply = match body.lock().expect("lock").clone() {
-                        Some(doc) => {
-                            let mut out = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                                 content-length: {}\r\nconnection: close\r\n\r\n",
-                                doc.len()
-                            )
-                            .into_bytes();
-                            out.extend_from_slice(&doc);
-                            out
-                        }
-                        None => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\
-                                  connection: close\r\n\r\n"
-                            .to_vec(),
-                    };
-                    let _ = conn.write_all(&reply);
-                    let _ = conn.flush();
-                }
-            }
-        });
-        KeyServer {
-            addr,
-            body,
-            hits,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/keys.json", self.addr)
-    }
-
-    /// Serve this document from now on (`None`: answer 503).
-    fn set(&self, body: Option<Vec<u8>>) {
-        *self.body.lock().expect("lock") = body;
-    }
-
-    /// Requests answered so far.
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for KeyServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Read a request head (up to the blank line, at most 16 KiB); false when
-/// the peer closed first (the wake-up connection).
-fn read_head(conn: &mut TcpStream) -> bool {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
-        match conn.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return false,
-        }
-    }
-    true
 }
 
 #[test]

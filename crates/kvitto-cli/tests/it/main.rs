@@ -2,6 +2,7 @@
 //! command's own behaviour (inputs, framing, output contract, exit codes).
 
 mod commands;
+mod hardening;
 mod support;
 mod vectors;
 mod verify;

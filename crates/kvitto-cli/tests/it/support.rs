@@ -1,8 +1,12 @@
 //! Test helpers: running the binary, and signed test data from kvitto-core's `sign` feature.
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use kvitto_core::sign::{Common, IssuerKey, key_document, object, payload};
 use kvitto_core::{Hash, KeyStatus, Kind, Value, jcs};
@@ -242,4 +246,124 @@ impl Setup {
     pub(crate) fn keys_arg(&self) -> &str {
         s(&self.keys)
     }
+}
+
+/// A plain-http key server on 127.0.0.1 for one test: every request gets
+/// the current document (503 when there is none). It serves one connection
+/// at a time, for as long as it lives: it stops when dropped, after the
+/// kvitto runs that use it have exited, never on a clock.
+pub(crate) struct KeyServer {
+    addr: SocketAddr,
+    /// The documents to serve, in order; the last is served again and again.
+    body: Arc<Mutex<Vec<Option<Vec<u8>>>>>,
+    hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KeyServer {
+    pub(crate) fn new(body: Vec<u8>) -> KeyServer {
+        KeyServer::sequence(vec![body])
+    }
+
+    /// Serve these documents, one per request, the last one from then on.
+    pub(crate) fn sequence(bodies: Vec<Vec<u8>>) -> KeyServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().expect("local addr");
+        let body = Arc::new(Mutex::new(bodies.into_iter().map(Some).collect::<Vec<_>>()));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let (body, hits, stop) = (body.clone(), hits.clone(), stop.clone());
+            move || {
+                // Bounded in count; each test makes only a few requests.
+                for conn in listener.incoming().take(64) {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut conn) = conn else { continue };
+                    if !read_head(&mut conn) {
+                        continue;
+                    }
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let next = {
+                        let mut queue = body.lock().expect("lock");
+                        if queue.len() > 1 {
+                            queue.remove(0)
+                        } else {
+                            queue.first().cloned().flatten()
+                        }
+                    };
+                    let reply = match next {
+                        Some(doc) => {
+                            let mut out = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                                 content-length: {}\r\nconnection: close\r\n\r\n",
+                                doc.len()
+                            )
+                            .into_bytes();
+                            out.extend_from_slice(&doc);
+                            out
+                        }
+                        None => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\
+                                  connection: close\r\n\r\n"
+                            .to_vec(),
+                    };
+                    let _ = conn.write_all(&reply);
+                    let _ = conn.flush();
+                }
+            }
+        });
+        KeyServer {
+            addr,
+            body,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}/keys.json", self.addr)
+    }
+
+    /// Serve this document from now on (`None`: answer 503).
+    pub(crate) fn set(&self, body: Option<Vec<u8>>) {
+        *self.body.lock().expect("lock") = vec![body];
+    }
+
+    /// Serve these, one per request, the last one from then on (`None`: 503).
+    pub(crate) fn set_sequence(&self, bodies: Vec<Option<Vec<u8>>>) {
+        *self.body.lock().expect("lock") = bodies;
+    }
+
+    /// Requests answered so far.
+    pub(crate) fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for KeyServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Read a request head (up to the blank line, at most 16 KiB); false when
+/// the peer closed first (the wake-up connection).
+fn read_head(conn: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while head.len() < 16 * 1024 && !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
 }

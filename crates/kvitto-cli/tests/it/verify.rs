@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 
-use crate::support::{Setup, chain, doc, jsonl, key, s};
+use crate::support::{KeyServer, Setup, chain, doc, jsonl, key, s};
 
 #[test]
 fn valid_export_json_contract() {
@@ -633,8 +633,6 @@ fn receipt_text_cannot_forge_report_lines() {
 
 #[test]
 fn unknown_kid_refetches_an_unpinned_url_once() {
-    use std::net::TcpListener;
-    use std::time::{Duration, Instant};
     let t = Setup::new();
     let k2 = key("ws_a", 7);
     let old = doc("ws_a", &[&t.key]);
@@ -648,34 +646,10 @@ fn unknown_kid_refetches_an_unpinned_url_once() {
     lines.extend(new_chain.iter().cloned());
     let total = lines.len();
     let export = t.scratch.write("rot.jsonl", jsonl(&lines));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    let server = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut served = 0;
-        while served < 2 && Instant::now() < deadline {
-            match listener.accept() {
-                Ok((mut conn, _)) => {
-                    conn.set_nonblocking(false).unwrap();
-                    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    let mut req = [0u8; 4096];
-                    let _ = std::io::Read::read(&mut conn, &mut req);
-                    let body = if served == 0 { &old } else { &new };
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = conn.write_all(head.as_bytes());
-                    let _ = conn.write_all(body);
-                    served += 1;
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        served
-    });
-    let url = format!("http://127.0.0.1:{port}/keys.json");
+    // Serves the old document, then the new one, for as long as it lives:
+    // until after the kvitto run has exited, whatever the machine's speed.
+    let server = KeyServer::sequence(vec![old, new]);
+    let url = server.url();
     let r = t.scratch.run(
         &[
             "verify",
@@ -691,9 +665,8 @@ fn unknown_kid_refetches_an_unpinned_url_once() {
         ],
         None,
     );
-    let served = server.join().unwrap();
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(served, 2);
+    assert_eq!(server.hits(), 2);
     let keys = r.summary()["keys"].as_array().unwrap().clone();
     assert_eq!(keys.len(), 2, "both documents named: {keys:?}");
     assert_ne!(keys[0]["sha256"], keys[1]["sha256"]);

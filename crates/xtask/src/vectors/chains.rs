@@ -558,6 +558,70 @@ fn export_more(c: &mut Corpus, k: &Issuers, closed: &[Signed], open: &[Signed]) 
         &[],
         &[],
     );
+    // Receipts over 1 MiB still land in their chain (read leniently while
+    // they stream past), whatever their line ends or framing.
+    let big_check = |at: &str| {
+        with(
+            check(at, "allow", "ok"),
+            "context",
+            kvitto_core::sign::object([("pad", Value::from("p".repeat(1 << 20)))]),
+        )
+    };
+    let mut after = steps(7, true, 0);
+    after.push(big_check(&at(7)));
+    let after = build(&k.active, "ws_demo", "auth_closed", &after);
+    let mut tail = refs(closed);
+    tail.push(&after[7]);
+    let mut too_large = ok(7);
+    too_large.push(Some("too_large"));
+    c.export(
+        "export/oversized-after-revocation",
+        "A closed chain, then a seq-7 receipt of it over 1 MiB: the big receipt is too_large and still breaks its chain (chain_invalid_receipt), so the chain is not reported closed.",
+        "exports/oversized-after-revocation.jsonl",
+        lines(&tail),
+        &[DEMO],
+        true,
+        &too_large,
+        &[("auth_closed", Some("chain_invalid_receipt"))],
+    );
+    let mut middle = steps(5, false, 10);
+    middle[2] = with(big_check(&at(12)), "decision", "confirm");
+    middle[2] = with(middle[2].clone(), "reason", "confirmation_required");
+    middle[2] = with(middle[2].clone(), "confirm_nonce", "cn_1");
+    let middle = build(&k.active, "ws_demo", "auth_open", &middle);
+    let crlf: Vec<u8> = middle
+        .iter()
+        .flat_map(|r| [r.json.as_bytes(), b"\r\n"].concat())
+        .collect();
+    c.export(
+        "export/oversized-in-middle-crlf",
+        "The open chain with CRLF line ends and its seq 2 over 1 MiB: chain_invalid_receipt (not chain_gap), however the lines end.",
+        "exports/oversized-in-middle-crlf.jsonl",
+        crlf,
+        &[DEMO],
+        true,
+        &[None, None, Some("too_large"), None, None],
+        &[("auth_open", Some("chain_invalid_receipt"))],
+    );
+    let array = format!(
+        "[{}]",
+        middle
+            .iter()
+            .map(|r| r.json.as_str())
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    c.export(
+        "export/oversized-element",
+        "The same chain as a JSON array: the element over 1 MiB is too_large and breaks its chain.",
+        "exports/oversized-element.json",
+        array.into_bytes(),
+        &[DEMO],
+        true,
+        &[None, None, Some("too_large"), None, None],
+        &[("auth_open", Some("chain_invalid_receipt"))],
+    );
+
     // Without chain checks.
     c.export(
         "export/gap-no-chains",
