@@ -36,6 +36,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -74,6 +75,15 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Arc<SqliteStore>, Error> {
         let mut conn = open_connection(path)?;
         migrate(&mut conn)?;
+        // Checkpoints run on their own thread, so a commit never waits for one.
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(db)?;
+        let checkpoint_conn = open_connection(path)?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("kvitto-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .map_err(|e| Error::internal(format!("cannot start the checkpoint thread: {e}")))?;
         let mut readers = Vec::new();
         for _ in 0..READERS {
             let r = open_connection(path)?;
@@ -89,6 +99,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            checkpointer: Mutex::new(Some((stop_tx, checkpointer))),
             readers: Mutex::new(readers),
         }))
     }
@@ -138,6 +149,20 @@ fn migrate(conn: &mut Connection) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// Copy the WAL into the database every 100 ms without blocking the writer
+/// (PASSIVE); on close, a full checkpoint that empties the WAL.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(100)) {
+        checkpoint("PASSIVE");
+    }
+    checkpoint("TRUNCATE");
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
@@ -246,6 +271,15 @@ impl Store for SqliteStore {
     fn close(&self) {
         self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+        if let Some((stop, t)) = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = stop.send(());
             let _ = t.join();
         }
     }
