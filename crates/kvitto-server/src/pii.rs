@@ -1,34 +1,8 @@
-//! Pseudonymous user ids: `email_hmac:v1:` + HMAC-SHA256(pepper, normalized email).
+//! Pseudonymous user ids: `email_hmac:v1:` + HMAC-SHA256(pepper, normalized
+//! e-mail address), the core's one implementation, checked here against the
+//! shared vectors in tests/data/email_hmac.json.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
-
-/// The prefix of a pseudonymous user id derived from an e-mail address.
-pub const EMAIL_HMAC_PREFIX: &str = "email_hmac:v1:";
-
-/// `email_hmac:v1:` + lowercase hex of HMAC-SHA256 keyed with `pepper` over
-/// the e-mail address trimmed of surrounding white space and lower-cased
-/// (Unicode lower case). The same address and pepper always give the same id,
-/// so an app can put it in `user_id` without putting the address in receipts
-/// that auditors keep for years; without the pepper the id reveals nothing.
-pub fn email_hmac(pepper: &[u8], email: &str) -> String {
-    let normalized = email.trim().to_lowercase();
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(pepper).expect("HMAC takes a key of any length");
-    mac.update(normalized.as_bytes());
-    let tag = mac.finalize().into_bytes();
-    format!("{EMAIL_HMAC_PREFIX}{}", crate::ids::hex(&tag))
-}
-
-/// Whether `s` is spelled like an `email_hmac:v1:` id (prefix + 64 lowercase hex).
-pub fn is_email_hmac(s: &str) -> bool {
-    s.strip_prefix(EMAIL_HMAC_PREFIX).is_some_and(|hex| {
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
+pub use kvitto_core::pii::{EMAIL_HMAC_PREFIX, email_hmac, is_email_hmac};
 
 #[cfg(test)]
 mod tests {

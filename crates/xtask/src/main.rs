@@ -11,7 +11,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   ci                   run every check CI runs (installs what it needs)
-  demo                 verify the sample export with the kvitto CLI, then a tampered copy
+  demo                 a tour of kvitto-server: every decision, a key rotation, a revocation;
+                       export, verify offline with the kvitto CLI, then a tampered copy
   vectors [--check]    regenerate test-vectors/ (--check: fail on any drift)
   gen-export ...       write a large synthetic export for benchmarks (see --help)
 ";
