@@ -17,8 +17,12 @@ pub const WINDOW: usize = 16 << 20;
 pub const ARRAY_BROKEN: &str = "the input stops being the JSON array it began as (an input that begins with an array is read as that array once 16 MiB of it have passed); the rest of the input is not read as receipts";
 /// The array input ends before its closing bracket.
 pub const ARRAY_TRUNCATED: &str = "the input ends inside the JSON array it began as (an input that begins with an array is read as that array once 16 MiB of it have passed)";
+/// A first value that is not an array stops being JSON.
+pub const VALUE_BROKEN: &str = "the input stops being the JSON value it began as (an input is read as one value once 16 MiB of its first value have passed); it is not read as receipts";
+/// The input ends inside its first value.
+pub const VALUE_TRUNCATED: &str = "the input ends inside the JSON value it began as (an input is read as one value once 16 MiB of its first value have passed)";
 /// Something other than white space follows the input's first value.
-pub const AFTER_VALUE: &str = "data after the input's JSON value (an input whose first value is followed by more than 16 MiB of white space is read as that value); the rest of the input is not read as receipts";
+pub const AFTER_VALUE: &str = "data after the input's JSON value (an input is read as that value once 16 MiB of it, or of white space after it, have passed); the rest of the input is not read as receipts";
 
 /// One receipt's text inside an export, or what stands in its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +47,8 @@ pub enum Body {
     /// grouping reads leniently, read while it streamed past.
     TooLarge { size: u64, ids: LenientIds },
     /// Input that could not be framed (one of [`ARRAY_BROKEN`],
-    /// [`ARRAY_TRUNCATED`], [`AFTER_VALUE`]): judged malformed_json.
+    /// [`ARRAY_TRUNCATED`], [`VALUE_BROKEN`], [`VALUE_TRUNCATED`],
+    /// [`AFTER_VALUE`]): judged malformed_json.
     Unframed { size: u64, reason: &'static str },
 }
 
@@ -84,9 +89,11 @@ pub enum Body {
 ///   later breaks the grammar or has data after it, the elements before
 ///   that point are receipts, and the rest is one `Unframed` record
 ///   (malformed_json) instead of the whole input being read as JSON Lines;
-/// - an input whose first value is not an array and is still open is read
-///   as JSON Lines (such a value is over 1 MiB, so it could only have been
-///   one too_large receipt);
+/// - an input whose first value is not an array is read as that one value
+///   (one too_large receipt, its ids read leniently as it streams past). If
+///   the value later breaks the grammar, or data follows it, the input (or
+///   the data after the value) is one `Unframed` record instead of the
+///   whole input being read as JSON Lines;
 /// - a first value followed by more than the window of white space is
 ///   read as that value, and data after the white space is one
 ///   `Unframed` record.
@@ -111,6 +118,8 @@ enum Mode {
     Pending(Pending),
     Lines(Option<Box<LongLine>>),
     Array(Box<ArrayState>),
+    /// A first value (not an array) past the window, read as one receipt.
+    BigValue(Box<BigValue>),
     /// After a value read as the whole input: only white space may follow.
     After,
     Unframed {
@@ -140,6 +149,17 @@ struct LongLine {
     all_ws: bool,
     last: u8,
     lenient: LenientReader,
+}
+
+#[derive(Debug)]
+struct BigValue {
+    scanner: Scanner,
+    lenient: LenientReader,
+    origin: u64,
+    line: u64,
+    /// Absolute offset of the next byte to scan, and its line.
+    scan: u64,
+    scan_line: u64,
 }
 
 #[derive(Debug)]
@@ -237,6 +257,7 @@ impl Framer {
                 Mode::Pending(_) => self.pending(),
                 Mode::Lines(_) => self.lines(),
                 Mode::Array(_) => self.array(),
+                Mode::BigValue(_) => self.big_value(),
                 Mode::After => self.after(),
                 Mode::Unframed { .. } => self.unframed(),
                 Mode::Done => return None,
@@ -388,6 +409,10 @@ impl Framer {
             }
             // A complete value and a window of white space after it.
             Some((true, _)) => self.decide_value(),
+            Some((false, Some(_))) => {
+                let p = self.take_pending();
+                self.read_big_value(p)
+            }
             _ => self.decide_lines(),
         }
     }
@@ -408,6 +433,84 @@ impl Framer {
             offset: p.origin,
             body,
         }
+    }
+
+    /// Go on with the first value as one receipt, streaming: the scanner
+    /// keeps its place, the lenient reader catches up on what was held.
+    fn read_big_value(&mut self, p: Pending) -> Step {
+        let Some(scanner) = p.scanner else {
+            return Step::Again;
+        };
+        let mut lenient = LenientReader::new();
+        let held = self.slice(p.origin, p.scanned);
+        lenient.feed(held);
+        let scan_line = p.root_line + memchr::memchr_iter(b'\n', held).count() as u64;
+        self.pos = p.scanned;
+        self.mode = Mode::BigValue(Box::new(BigValue {
+            scanner,
+            lenient,
+            origin: p.origin,
+            line: p.root_line,
+            scan: p.scanned,
+            scan_line,
+        }));
+        Step::Again
+    }
+
+    fn big_value(&mut self) -> Step {
+        let end = self.end();
+        let finished = self.finished;
+        let Mode::BigValue(v) = &mut self.mode else {
+            return Step::Again;
+        };
+        let from = usize::try_from(v.scan - self.base).unwrap_or(0);
+        let rest = &self.buf[from..];
+        let scan = v.scanner.feed(rest);
+        let scan = match scan {
+            Scan::NeedMore if finished => v.scanner.finish(),
+            other => other,
+        };
+        let (broken, line, origin) = match scan {
+            Scan::Done { end: e, .. } => {
+                let stop = v.origin + e as u64;
+                let upto = usize::try_from(stop - v.scan).unwrap_or(rest.len());
+                let last = &rest[..upto.min(rest.len())];
+                v.lenient.feed(last);
+                v.scan_line += memchr::memchr_iter(b'\n', last).count() as u64;
+                let Mode::BigValue(v) = core::mem::replace(&mut self.mode, Mode::After) else {
+                    return Step::Again;
+                };
+                self.line = v.scan_line;
+                self.pos = stop;
+                return Step::Record(Record {
+                    line: v.line,
+                    index: None,
+                    offset: v.origin,
+                    body: Body::TooLarge {
+                        size: stop - v.origin,
+                        ids: v.lenient.finish(),
+                    },
+                });
+            }
+            Scan::NeedMore => {
+                v.lenient.feed(rest);
+                v.scan_line += memchr::memchr_iter(b'\n', rest).count() as u64;
+                v.scan = end;
+                self.pos = end;
+                return Step::NeedMore;
+            }
+            Scan::Invalid { .. } if finished && v.scanner.pos_is(end - v.origin) => {
+                (VALUE_TRUNCATED, v.line, v.origin)
+            }
+            Scan::Invalid { .. } => (VALUE_BROKEN, v.line, v.origin),
+        };
+        self.pos = origin;
+        self.mode = Mode::Unframed {
+            offset: origin,
+            line,
+            reason: broken,
+        };
+        Step::Again
     }
 
     fn read_array(&mut self, p: Pending) -> Step {

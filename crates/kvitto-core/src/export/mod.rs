@@ -15,7 +15,10 @@ mod scan;
 
 use alloc::vec::Vec;
 
-pub use framer::{AFTER_VALUE, ARRAY_BROKEN, ARRAY_TRUNCATED, Body, Framer, Record, WINDOW};
+pub use framer::{
+    AFTER_VALUE, ARRAY_BROKEN, ARRAY_TRUNCATED, Body, Framer, Record, VALUE_BROKEN,
+    VALUE_TRUNCATED, WINDOW,
+};
 pub use lenient::{LENIENT_ID_MAX, LenientIds, LenientReader, lenient_ids};
 pub use scan::{MAX_NESTING, Scan, Scanner};
 

@@ -141,6 +141,11 @@ impl Scanner {
         }
     }
 
+    /// Whether exactly `n` bytes have been scanned (nothing left unread).
+    pub(crate) fn pos_is(&self, n: u64) -> bool {
+        self.pos == n
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.state == St::Done
     }

@@ -25,6 +25,8 @@ fn framed(input: &[u8], chunk: usize, window: usize) -> Vec<(String, u64, Option
                         ARRAY_BROKEN => "broken",
                         ARRAY_TRUNCATED => "truncated",
                         AFTER_VALUE => "after",
+                        VALUE_BROKEN => "value broken",
+                        VALUE_TRUNCATED => "value truncated",
                         _ => "?",
                     };
                     format!("<unframed {size} bytes: {why}>")
@@ -189,11 +191,38 @@ fn past_the_window() {
         framed(small.as_bytes(), 3, window),
         vec![s("[0,0,", 1, None), s("broken", 2, None)]
     );
-    // A non-array first value still open past the window: JSON Lines.
+    // A first value (not an array) past the window: one receipt, too large,
+    // its ids read as it streamed past.
+    let input = format!("\n{{\"a\":[{pad}0],\"payload\":{{\"authorization_id\":\"auth_big\"}}}}\n");
+    let size = input.trim().len();
+    assert_eq!(
+        framed_any(input.as_bytes(), window),
+        vec![s(&format!("<{size} bytes, auth_big>"), 2, None)]
+    );
+    // ... and when it breaks, or ends, before it closes: one record.
     let input = format!("{{\"a\":[{pad}\n{{\"b\":1}}\n");
+    assert_eq!(
+        framed_any(input.as_bytes(), window),
+        vec![s(
+            &format!("<unframed {} bytes: value truncated>", input.len()),
+            1,
+            None
+        )]
+    );
+    let input = format!("\n{{\"a\":[{pad}\n{{\"b\":1}}}}}}\n{{\"c\":1}}\n");
+    assert_eq!(
+        framed_any(input.as_bytes(), window),
+        vec![s(
+            &format!("<unframed {} bytes: value broken>", input.len() - 1),
+            2,
+            None
+        )]
+    );
+    // A value past the window, then data: the value, then the data.
+    let input = format!("{{\"a\":[{pad}0]}} x\n");
     let got = framed_any(input.as_bytes(), window);
     assert_eq!(got.len(), 2);
-    assert_eq!(got[1], s("{\"b\":1}", 2, None));
+    assert_eq!(got[1], s("<unframed 2 bytes: after>", 1, None));
     // A value, then more than the window of white space, then data.
     let input = format!("{{\"a\":1}}{}\n x", " ".repeat(window + 10));
     let got = framed_any(input.as_bytes(), window);
