@@ -391,6 +391,7 @@ mod tests {
     /// The rules of docs/server.md, one row each: (rule, authorization
     /// tweak, scope state, scope, cost, expected decision and reason).
     #[test]
+    #[allow(clippy::type_complexity)]
     fn rules_table() {
         type Tweak = fn(&mut Authorization);
         let none: Tweak = |_| {};
@@ -786,7 +787,14 @@ mod tests {
         let a = auth();
         let ok = resolve_confirmation(&ScopeState::new("pay"), true, 60, NOW);
         assert_eq!(
-            one(Some(&a), &[ok.clone()], "pay", None, NOW + 59_999).0,
+            one(
+                Some(&a),
+                std::slice::from_ref(&ok),
+                "pay",
+                None,
+                NOW + 59_999
+            )
+            .0,
             Decision::Allow
         );
         assert_eq!(

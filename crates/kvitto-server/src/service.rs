@@ -423,6 +423,14 @@ fn created_members(g: &Grant) -> Result<Vec<(&'static str, Value)>, Error> {
     Ok(m)
 }
 
+/// An answer to a confirmation (`ttl_seconds`) or an escalation (`resolved_by`).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub approved: bool,
+    pub ttl_seconds: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
 /// A validated check request.
 #[derive(Debug, Clone)]
 pub struct Check {
@@ -688,11 +696,14 @@ impl App {
         ws: String,
         kind: PendingKind,
         id: String,
-        approved: bool,
-        ttl_seconds: Option<i64>,
-        resolved_by: Option<String>,
+        answer: Answer,
         idem: Option<Idem>,
     ) -> Result<Reply, Error> {
+        let Answer {
+            approved,
+            ttl_seconds,
+            resolved_by,
+        } = answer;
         let (code, what) = match kind {
             PendingKind::Confirmation => ("confirmation_not_found", "confirmation"),
             PendingKind::Escalation => ("escalation_not_found", "escalation"),

@@ -70,7 +70,11 @@ const STEPS: &[Step] = &[
         cmd: &["bash", "scripts/fuzz.sh"],
     },
     Step {
-        name: "the README's demo",
+        name: "schemathesis against kvitto-server's /openapi.json (bounded)",
+        cmd: &["bash", "scripts/schemathesis.sh"],
+    },
+    Step {
+        name: "the README's demo (kvitto-server tour, export verified by the kvitto CLI)",
         cmd: &["cargo", "xtask", "demo"],
     },
 ];

@@ -511,7 +511,7 @@ fn tour(server_bin: &Path, kvitto_bin: &Path, tmp: &Path) -> anyhow::Result<()> 
         "deny: authorization_not_found (nothing to write to: receipt null)",
     );
     expect(
-        &show_check(&http, &"auth_does_not_exist", &["mail:read"], json!({}))?,
+        &show_check(&http, "auth_does_not_exist", &["mail:read"], json!({}))?,
         "mail:read",
         "deny",
         "authorization_not_found",

@@ -17,7 +17,7 @@ use super::extract::{ApiPath, ApiQuery, IdempotencyKey, JsonBody, Workspace};
 use crate::Error;
 use crate::clock::{now_ms, parse_ms, rfc3339_ms};
 use crate::model::StoredReceipt;
-use crate::service::{App, Check, Idem, Reply, authorization_view, bundle_view};
+use crate::service::{Answer, App, Check, Idem, Reply, authorization_view, bundle_view};
 use crate::store::{self, PendingKind};
 use crate::wire::{self, ErrorBody};
 
@@ -175,9 +175,11 @@ pub(super) async fn resolve_confirmation(
         ws,
         PendingKind::Confirmation,
         nonce,
-        b.approved,
-        b.ttl_seconds,
-        None,
+        Answer {
+            approved: b.approved,
+            ttl_seconds: b.ttl_seconds,
+            resolved_by: None,
+        },
         idem,
     )
     .await
@@ -203,9 +205,11 @@ pub(super) async fn resolve_escalation(
         ws,
         PendingKind::Escalation,
         id,
-        b.approved,
-        None,
-        Some(b.resolved_by),
+        Answer {
+            approved: b.approved,
+            ttl_seconds: None,
+            resolved_by: Some(b.resolved_by),
+        },
         idem,
     )
     .await

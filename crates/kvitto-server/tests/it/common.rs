@@ -278,7 +278,7 @@ impl Drop for Server {
 /// Every receipt valid, every chain intact; returns the report.
 pub(crate) fn assert_valid(report: &ExportReport) {
     for r in &report.records {
-        if let Err(e) = &r.result {
+        if let Some(e) = r.outcome.error() {
             panic!("receipt at line {} invalid: {}: {e}", r.line, e.code());
         }
     }
