@@ -418,7 +418,7 @@ function renderVerdict(final, cancelled) {
   } else if (s.receipts === 0) {
     setVerdict('bad', 'FAILED: no receipts found in the input', 'An empty input is never valid.');
   } else {
-    setVerdict('ok', `VALID: all ${fmt(s.receipts)} receipts verified`, chainText || 'Chains were not checked.');
+    setVerdict('ok', s.receipts === 1 ? 'VALID: the receipt verified' : `VALID: all ${fmt(s.receipts)} receipts verified`, chainText || 'Chains were not checked.');
   }
 }
 
