@@ -160,3 +160,89 @@ fn pii_id_matches_the_shared_vectors() {
         "never echoes the address"
     );
 }
+
+#[test]
+fn cli_rotation_beside_a_running_server_then_revocation() {
+    let s = Server::start();
+    let a = s.authorize(json!({"user_id": "u", "agent_id": "a", "scopes": ["x"]}));
+    for _ in 0..10 {
+        s.check(&a, &["x"], None);
+    }
+    let data = s.data();
+    let out = Command::new(BIN)
+        .args([
+            "keys",
+            "rotate",
+            "--format",
+            "json",
+            "--workspace",
+            &s.creds.workspace_id,
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rot: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new_kid = rot["kid"].as_str().unwrap().to_owned();
+    // The running server signs with the new key from now on.
+    for _ in 0..10 {
+        s.check(&a, &["x"], None);
+    }
+    let export = s.export(&a);
+    assert_valid(&s.verify(&export));
+    let ps = payloads(&export);
+    assert_eq!(ps.last().unwrap()["kid"], new_kid.as_str());
+    assert_eq!(ps[1]["kid"], s.creds.kid.as_str());
+    assert!(
+        !data
+            .join("keys")
+            .join(format!("{}.key", s.creds.kid))
+            .exists(),
+        "old private key destroyed"
+    );
+
+    // Revoking the old key voids what it signed: those receipts fail key_revoked.
+    let out = Command::new(BIN)
+        .args([
+            "keys",
+            "revoke",
+            "--workspace",
+            &s.creds.workspace_id,
+            "--kid",
+            &s.creds.kid,
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = s.verify(&export);
+    let codes: Vec<&str> = report
+        .records
+        .iter()
+        .filter_map(|r| r.outcome.error().map(|e| e.code()))
+        .collect();
+    assert_eq!(
+        codes.len(),
+        11,
+        "seq 0 and the ten checks before the rotation"
+    );
+    assert!(codes.iter().all(|c| *c == "key_revoked"));
+    let doc: Value = serde_json::from_slice(&s.key_document(&s.creds.workspace_id)).unwrap();
+    let statuses: Vec<&str> = doc["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["revoked", "active"]);
+}
