@@ -1,0 +1,144 @@
+"""Benchmark: kvitto.verify_export beside `kvitto verify` on the same
+export, in one run, and beside a pure-Python verifier (json + rfc8785 +
+PyNaCl) on a sample of it.
+
+    python bindings/python/bench.py                  # 200,000 lines
+    python bindings/python/bench.py --lines 1000000 --repeat 3
+
+Run it with the interpreter where kvitto is installed (pip install
+./bindings/python: a release build). It builds the release CLI and xtask
+(cargo build --release), generates the export once with `cargo xtask
+gen-export` into target/bench/ (the same file scripts/bench-export.sh
+uses), then measures each verifier in its own child process (wall time and
+peak RSS from wait4), best of --repeat, with and without chains.
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+
+CHILD = r"""
+import json, sys, time, kvitto
+path, keys, chains = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+k = kvitto.KeySet.from_file(keys)
+t = time.perf_counter()
+r = kvitto.verify_export(path, k, chains=chains)
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "valid": r.valid, "invalid": r.invalid, "chains": len(r.chains),
+                  "native_bytes": r._native_bytes}))
+"""
+
+
+def child(argv):
+    """Run argv; (wall seconds, peak RSS MiB, stdout)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = p.stdout.read()
+    err = p.stderr.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode not in (0, 1):
+        sys.exit(f"{argv[0]} failed ({p.returncode}): {err.decode()}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def pure_python(lines, doc):
+    """A careful pure-Python verifier of the happy path: json + rfc8785 +
+    PyNaCl (no strict profile, no shape checks: it is only faster for it)."""
+    import nacl.signing
+    import rfc8785
+
+    keys = {
+        k["kid"]: nacl.signing.VerifyKey(base64.urlsafe_b64decode(k["x"] + "="))
+        for k in doc["keys"]
+        if k.get("kty") == "OKP" and k.get("crv") == "Ed25519"
+    }
+    valid = 0
+    t = time.perf_counter()
+    for line in lines:
+        r = json.loads(line)
+        payload = r["payload"]
+        canonical = rfc8785.dumps(payload)
+        sig = base64.urlsafe_b64decode(r["sig"] + "==")
+        keys[payload["kid"]].verify(b"kvitto/receipt/v1\n" + canonical, sig)
+        "sha256:" + hashlib.sha256(canonical).hexdigest()
+        valid += 1
+    return time.perf_counter() - t, valid
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=200_000)
+    ap.add_argument("--sample", type=int, default=5_000, help="lines for the pure-Python verifier")
+    ap.add_argument("--repeat", type=int, default=1, help="best of N runs each")
+    args = ap.parse_args()
+
+    import kvitto  # noqa: F401  (fail early when it is not installed)
+
+    print("== building the release CLI and xtask ==", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "kvitto-cli", "-p", "xtask"], cwd=ROOT, check=True)
+    bench = TARGET / "bench"
+    bench.mkdir(parents=True, exist_ok=True)
+    export = bench / f"export-{args.lines}.jsonl"
+    keys = bench / f"export-{args.lines}.keys.json"
+    if not export.is_file() or not keys.is_file():
+        print(f"== generating {args.lines} lines into {export} ==", file=sys.stderr)
+        tmp = export.with_suffix(".tmp")
+        subprocess.run([str(TARGET / "release" / "xtask"), "gen-export", "--lines", str(args.lines),
+                        "--out", str(tmp), "--keys-out", str(keys)], check=True)
+        tmp.rename(export)
+    size = export.stat().st_size
+    n = args.lines
+    cli = [str(TARGET / "release" / "kvitto"), "verify", "--keys", str(keys), "--format", "json", "--quiet"]
+    rows = {}
+    for chains in (False, True):
+        best = {}
+        for _ in range(args.repeat):
+            # Alternate the two, so that a busy moment hits both alike.
+            wall, rss, out = child([sys.executable, "-c", CHILD, str(export), str(keys), "1" if chains else "0"])
+            res = json.loads(out)
+            assert res["valid"] == n and res["invalid"] == 0, res
+            rate = n / res["seconds"]
+            if rate > best.get("py", (0,))[0]:
+                best["py"] = (rate, res["seconds"], rss, res["native_bytes"])
+            wall, rss, out = child(cli + (["--chains"] if chains else []) + [str(export)])
+            summary = json.loads(out.decode().splitlines()[-1])
+            assert summary["valid"] == n, summary
+            rate = n / wall
+            if rate > best.get("cli", (0,))[0]:
+                best["cli"] = (rate, wall, rss)
+        rows[chains] = best
+
+    lines = export.read_bytes().splitlines()[: args.sample]
+    doc = json.loads(keys.read_bytes())
+    secs, valid = pure_python(lines, doc)
+    assert valid == len(lines)
+    pure = len(lines) / secs
+
+    print(f"export: {n} receipts, {size} bytes ({export}), {os.cpu_count()} cores, best of {args.repeat}")
+    print(f"{'run':44} {'receipts/s':>11} {'seconds':>8} {'peak RSS':>10}")
+    for chains in (False, True):
+        py, cl = rows[chains]["py"], rows[chains]["cli"]
+        tag = " --chains" if chains else ""
+        name = f"kvitto.verify_export(chains={chains})"
+        print(f"{name:44} {py[0]:11,.0f} {py[1]:8.2f} {py[2]:8.1f} MiB  (results held: {py[3] / 2**20:.1f} MiB)")
+        print(f"{'kvitto verify --format json --quiet' + tag:44} {cl[0]:11,.0f} {cl[1]:8.2f} {cl[2]:8.1f} MiB")
+    print(f"{'pure Python (json + rfc8785 + PyNaCl)':44} {pure:11,.0f} {secs:8.2f}   ({len(lines)} lines, in this process)")
+    for chains in (False, True):
+        py, cl = rows[chains]["py"], rows[chains]["cli"]
+        print(f"chains={chains!s:5}: Python / CLI = {py[0] / cl[0]:.2f} (goal >= 0.85); "
+              f"Python / pure Python = {py[0] / pure:.1f} (goal >= 10); peak RSS {py[2]:.1f} MiB (goal < 100)")
+
+
+if __name__ == "__main__":
+    main()
