@@ -1082,8 +1082,8 @@ fn check_unit(
 }
 
 /// Retire the active key at the rotation instant R and make a new key active
-/// from R. R is now, or later than every receipt the old key was given, so
-/// they all lie inside its window.
+/// from R. R is now, or later than every receipt of the workspace, so all
+/// the old key's receipts lie inside its window.
 pub fn rotate_unit(
     tx: &mut dyn Tx,
     keys: &KeyFiles,
@@ -1096,7 +1096,9 @@ pub fn rotate_unit(
         .find(|k| k.status == "active")
         .cloned()
         .ok_or_else(|| Error::internal(format!("workspace {ws} has no active key")))?;
-    let last = tx.max_issued_at(&old.kid)?.unwrap_or(i64::MIN);
+    // Every receipt the old key was given is among the workspace's, so R
+    // after the latest of those puts them all inside the old key's window.
+    let last = tx.max_issued_at(ws)?.unwrap_or(i64::MIN);
     let at = now.max(last.saturating_add(1)).max(old.not_before_ms + 1);
     let new = keys.generate(ws, all.len() + 1, at)?;
     old.status = "retired".into();

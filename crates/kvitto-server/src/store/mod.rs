@@ -121,8 +121,8 @@ pub trait Read {
     fn unsigned_count(&mut self, kid: Option<&str>) -> Result<u64, Error>;
     /// Retired or revoked keys whose private file has not been destroyed yet.
     fn keys_to_destroy(&mut self) -> Result<Vec<KeyRecord>, Error>;
-    /// The latest issued_at (ms) among receipts of a key.
-    fn max_issued_at(&mut self, kid: &str) -> Result<Option<i64>, Error>;
+    /// The latest issued_at (ms) among the workspace's receipts (every key's).
+    fn max_issued_at(&mut self, workspace_id: &str) -> Result<Option<i64>, Error>;
     fn idempotent_response(
         &mut self,
         workspace_id: &str,

@@ -57,7 +57,6 @@ CREATE TABLE receipts (
 );
 CREATE INDEX receipts_unsigned ON receipts (kid, receipt_id) WHERE sig IS NULL;
 CREATE INDEX receipts_by_time ON receipts (workspace_id, issued_at_ms);
-CREATE INDEX receipts_by_kid_time ON receipts (kid, issued_at_ms);
 CREATE TABLE confirmations (
     confirm_nonce TEXT PRIMARY KEY,
     workspace_id TEXT NOT NULL,
