@@ -97,12 +97,15 @@ fn json_type(v: &serde_json::Value) -> &'static str {
 pub struct CreateAuthorization {
     /// An opaque id of the user (1 to 128 of `A-Za-z0-9._:-`), e.g. from
     /// `kvitto-server pii-id`: `email_hmac:v1:…`. Never an e-mail address.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub user_id: String,
     /// The agent's id.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub agent_id: Option<String>,
     #[schema(value_type = Option<Vec<ScopeSpecSchema>>)]
     pub scopes: Option<Vec<ScopeSpec>>,
     /// A scope bundle of this workspace, in place of `agent_id` and `scopes`.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub bundle_id: Option<String>,
     #[serde(default)]
     pub requires_confirm_for: Option<Vec<String>>,
@@ -124,7 +127,9 @@ pub struct CreateAuthorization {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBundle {
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub bundle_id: String,
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub agent_id: String,
     #[schema(value_type = Vec<ScopeSpecSchema>)]
     pub scopes: Vec<ScopeSpec>,
@@ -234,6 +239,7 @@ pub struct ReceiptOnly {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub authorization_id: String,
     /// 1 to 64 distinct scope names; one decision and one receipt each, in this order.
     pub scopes: Vec<String>,

@@ -154,8 +154,10 @@ fn migrate(conn: &mut Connection) -> Result<(), Error> {
     Ok(())
 }
 
-/// Copy the WAL into the database every 100 ms without blocking the writer
-/// (PASSIVE); on close, a full checkpoint that empties the WAL.
+/// Copy the WAL into the database every 100 ms, and once more on close,
+/// without ever blocking a writer (PASSIVE; another process, such as the
+/// CLI beside a running server, may be writing). SQLite empties the WAL
+/// when the last connection closes.
 fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     let checkpoint = |mode: &str| {
         if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
@@ -165,7 +167,7 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(100)) {
         checkpoint("PASSIVE");
     }
-    checkpoint("TRUNCATE");
+    checkpoint("PASSIVE");
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
