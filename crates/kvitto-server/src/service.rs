@@ -1156,6 +1156,70 @@ pub fn create_workspace_unit(
 mod tests {
     use super::*;
 
+    /// issued_at never goes back along a chain (a clock stepping back) and
+    /// never precedes the signing key's not_before.
+    #[test]
+    fn issued_at_is_monotonic_and_inside_the_key_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let db: Arc<dyn Store> =
+            crate::store::sqlite::SqliteStore::open(&dir.path().join("t.db")).unwrap();
+        let keys = KeyFiles::open(dir.path()).unwrap();
+        let times = store::transact_blocking(&*db, move |tx| {
+            let (ws, _, _) = create_workspace_unit(tx, &keys, 2_000_000)?;
+            let key = active_key(tx, &ws)?;
+            let mut auth = Authorization {
+                id: "auth_t".into(),
+                workspace_id: ws.clone(),
+                grant: serde_json::from_value(serde_json::json!({
+                    "user_id": "u", "agent_id": "a", "scopes": [], "requires_confirm_for": [],
+                    "requires_escalation_for": [], "escalation_targets": {}, "expires_at_ms": null,
+                    "budget_limit_micros": null, "metadata": {}, "bundle_id": null
+                }))
+                .unwrap(),
+                created_at_ms: 0,
+                budget_spent_micros: 0,
+                revoked_at_ms: None,
+                revoked_by: None,
+                next_seq: 0,
+                head_hash: String::new(),
+                head_issued_at_ms: 0,
+            };
+            tx.insert_authorization(&auth)?;
+            let members = created_members(&auth.grant)?;
+            // The clock says 1,000 ms, before the key's not_before (2,000,000).
+            let (_, t0) = append(
+                tx,
+                &mut auth,
+                &key,
+                Kind::AuthorizationCreated,
+                members,
+                1_000,
+            )?;
+            let revoked = || vec![("revoked_by", Value::from("x"))];
+            let (_, t1) = append(
+                tx,
+                &mut auth,
+                &key,
+                Kind::AuthorizationRevoked,
+                revoked(),
+                3_000_000,
+            )?;
+            // The clock steps back.
+            let (_, t2) = append(
+                tx,
+                &mut auth,
+                &key,
+                Kind::AuthorizationRevoked,
+                revoked(),
+                2_500_000,
+            )?;
+            Ok((t0, t1, t2))
+        })
+        .unwrap();
+        assert_eq!(times, (2_000_000, 3_000_000, 3_000_000));
+        db.close();
+    }
+
     #[test]
     fn payload_errors_name_the_member() {
         let e = payload_error(kvitto_core::Error::BadStructure {

@@ -9,5 +9,6 @@ mod common;
 mod concurrency;
 mod crash;
 mod idempotency;
+mod random_input;
 mod roundtrip;
 mod workspaces;
