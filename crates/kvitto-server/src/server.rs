@@ -82,6 +82,13 @@ pub struct ServeOptions {
 
 /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    if !opts.data.join(DB_FILE).exists() {
+        bail!(
+            "{} is not a kvitto-server data directory (no {DB_FILE}); run `kvitto-server init --data {}` first",
+            opts.data.display(),
+            opts.data.display()
+        );
+    }
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
