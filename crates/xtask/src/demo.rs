@@ -476,9 +476,9 @@ fn tour(server_bin: &Path, kvitto_bin: &Path, tmp: &Path) -> anyhow::Result<()> 
 
     step(
         &mut n,
-        "deny: authorization_expired (an authorization that expires in one second)",
+        "deny: authorization_expired (an authorization that expires in two seconds)",
     );
-    let soon = instant_in(1_000);
+    let soon = instant_in(2_000);
     let short = http.post("/v1/authorizations", json!({"user_id": user_id, "agent_id": "mail-agent-7", "scopes": ["mail:read"], "expires_at": soon}))?;
     let short = short["authorization_id"]
         .as_str()

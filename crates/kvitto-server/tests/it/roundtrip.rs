@@ -296,12 +296,11 @@ fn every_path_round_trips() {
 }
 
 #[test]
-fn expiry_and_a_rejected_confirmation() {
+fn a_rejected_confirmation_denies_once() {
     let s = Server::start();
-    let soon = kvitto_server::clock::rfc3339_ms(kvitto_server::clock::now_ms() + 1500);
     let a = s.authorize(json!({
         "user_id": "u_1", "agent_id": "agent", "scopes": ["pay", "read"],
-        "requires_confirm_for": ["pay"], "expires_at": soon
+        "requires_confirm_for": ["pay"]
     }));
     let c = s.check(&a, &["pay", "read"], None);
     assert_eq!(decision(&c, "pay").0, "confirm");
@@ -321,18 +320,35 @@ fn expiry_and_a_rejected_confirmation() {
         decision(&s.check(&a, &["pay"], None), "pay").1,
         "confirmation_required"
     );
-    // Past expires_at every check denies authorization_expired, with a receipt.
+    let report = s.verify(&s.export(&a));
+    assert_valid(&report);
+    assert!(!report.chains[0].closed);
+}
+
+#[test]
+fn past_expires_at_every_check_denies_with_a_receipt() {
+    let s = Server::start();
+    // No assertion needs the authorization still valid, so a slow machine
+    // only waits longer.
+    let soon = kvitto_server::clock::rfc3339_ms(kvitto_server::clock::now_ms() + 1500);
+    let a = s.authorize(
+        json!({"user_id": "u_1", "agent_id": "agent", "scopes": ["read"], "expires_at": soon}),
+    );
     let r = eventually("expiry", || {
         let r = s.check(&a, &["read"], None);
         (r["read"]["reason"] == "authorization_expired").then_some(r)
     });
+    assert_eq!(r["read"]["decision"], "deny");
     assert!(r["read"]["receipt"].is_object());
     let (_, view) = s.get(&format!("/v1/authorizations/{a}"));
     assert_eq!(view["status"], "expired");
     let export = s.export(&a);
     let report = s.verify(&export);
     assert_valid(&report);
-    assert!(!report.chains[0].closed);
+    assert_eq!(
+        payloads(&export).last().unwrap()["reason"],
+        "authorization_expired"
+    );
 
     // A workspace export over a range covers the whole chain.
     let all = s.export_query(&s.creds.api_key, "since=1970-01-01T00:00:00Z");
