@@ -8,6 +8,7 @@
 #
 #   scripts/build-wasm.sh                 # the shipped build
 #   DALEK_BITS=64 scripts/build-wasm.sh   # curve25519-dalek's other backend (for the benchmark)
+#   OPT_LEVEL=s EXTRA_WASM_RUSTFLAGS="-C target-feature=+simd128" scripts/build-wasm.sh   # experiments
 #
 # Honours CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
@@ -43,11 +44,12 @@ if [ ! -x "$PKG/node_modules/.bin/wasm-opt" ]; then
 fi
 WASM_OPT=$PKG/node_modules/.bin/wasm-opt
 
-# Speed where it counts, size everywhere else: the curve arithmetic, Ed25519
-# and SHA-2 at opt-level 3, the rest (parser, JCS, framing, report, glue)
-# for size; one codegen unit and LTO so unused code goes. SHA-2 uses its
-# compact (not unrolled) software rounds: a few percent of a verification.
-RUSTFLAGS_WASM='--cfg sha2_backend_soft="compact"'
+# Size: opt-level "z" (OPT_LEVEL=s or 3 to compare), one codegen unit, fat
+# LTO so unused code goes; the curve arithmetic, Ed25519 and SHA-2 asked at
+# opt-level 3 (fat LTO re-optimizes the merged module, and "z" measured no
+# slower than "s": docs/performance.md). SHA-2 uses its compact (not
+# unrolled) software rounds: a few percent of a verification, 12 KB less.
+RUSTFLAGS_WASM="--cfg sha2_backend_soft=\"compact\" ${EXTRA_WASM_RUSTFLAGS:-}"
 case "${DALEK_BITS:-}" in
     "") ;;
     32 | 64) RUSTFLAGS_WASM="$RUSTFLAGS_WASM --cfg curve25519_dalek_bits=\"$DALEK_BITS\"" ;;
@@ -56,7 +58,7 @@ esac
 say "cargo build --target wasm32-unknown-unknown --release (${DALEK_BITS:+curve25519_dalek_bits=$DALEK_BITS, }CARGO_TARGET_DIR=$TARGET_DIR)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RUSTFLAGS_WASM" \
 cargo build -p kvitto-wasm --target wasm32-unknown-unknown --release \
-    --config 'profile.release.opt-level="s"' \
+    --config "profile.release.opt-level=${OPT_LEVEL:-\"z\"}" \
     --config 'profile.release.lto="fat"' \
     --config 'profile.release.codegen-units=1' \
     --config 'profile.release.debug=false' \

@@ -642,9 +642,11 @@ function pretty(canonical) {
   }
 }
 
+/** Text in a block, line by line: line feeds stay line breaks, every other
+ * control, bidi or separator character is shown escaped. */
 function pre(text) {
   const p = el('pre', 'text');
-  p.textContent = escapeText(text);
+  p.textContent = text.split('\n').map(escapeText).join('\n');
   return p;
 }
 
@@ -697,10 +699,9 @@ async function openReceipt(r, opener) {
       fact(kf, 'Key document', `${v.keyDocument.sha256} (${v.keyDocument.pinned ? 'pinned' : 'not pinned'}, ${escapeText(v.keyDocument.source)})`);
     }
     parts.push(kf);
-  } else if (ins.error) {
-    const note = el('p', 'hint');
-    note.textContent = `Checked again here: ${ins.error.code}: ${escapeText(ins.error.message)}`;
-    parts.push(note);
+  } else if (ins.error && ins.error.code !== r.code) {
+    // Never expected: the same core judged the same bytes with the same keys.
+    parts.push(el('p', 'alert', `Judged again here: ${ins.error.code}: ${escapeText(ins.error.message)}`));
   }
   if (ins.canonical !== null) {
     parts.push(el('h3', '', 'Payload'));

@@ -261,6 +261,33 @@ describe('the verification page', () => {
     await page.close();
   });
 
+  test('cancel stops a run with an incomplete summary, and the next run works', async () => {
+    const exportFile = process.env.KVITTO_EXPORT;
+    const keysFile = process.env.KVITTO_EXPORT_KEYS;
+    assert.ok(exportFile && keysFile, 'KVITTO_EXPORT and KVITTO_EXPORT_KEYS must be set');
+    const { page, problems } = await fresh();
+    await loadKeys(page, keysFile);
+    await page.setInputFiles('#files', exportFile);
+    await page.click('#verify');
+    await page.waitForFunction(() => Number(document.getElementById('results').dataset.receipts ?? 0) > 0, null, { timeout: HANG });
+    await page.click('#cancel');
+    await page.waitForFunction(() => document.getElementById('results').dataset.state === 'cancelled', null, { timeout: HANG });
+    assert.equal(await verdictKind(page), 'warn');
+    assert.match(await page.textContent('#verdict'), /INCOMPLETE/);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const last = JSON.parse(readFileSync(await download.path(), 'utf8').trim().split('\n').at(-1));
+    assert.equal(last.type, 'summary');
+    assert.equal(last.complete, false);
+    assert.ok(last.receipts > 0 && last.receipts < 100_000, `${last.receipts} receipts before the cancel`);
+    assert.equal(last.chains.total, 0, 'chains are not checked after a cancel');
+    // The workers are ready for the next run.
+    await verify(page, join(TV, 'receipts/valid/created.json'));
+    assert.equal(await verdictKind(page), 'bad', 'created.json is not of this key document: workspace_mismatch');
+    assert.equal((await rowTexts(page))[0][1], 'workspace_mismatch');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
   test('a 100,000-line export: progress moves, the page answers clicks, the counts are right', async (t) => {
     const exportFile = process.env.KVITTO_EXPORT;
     const keysFile = process.env.KVITTO_EXPORT_KEYS;

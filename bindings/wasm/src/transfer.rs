@@ -67,6 +67,8 @@ fn cut(s: &str, max: usize) -> &str {
 }
 
 /// What a verify worker found for one record.
+// Nearly every record is `Valid`: boxing it would only add an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Judged {
     Valid(Verdict, Shown),

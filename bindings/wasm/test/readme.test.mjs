@@ -21,14 +21,26 @@ const EXPECT = [
   /^keys_fetch_failed\n$/,
 ];
 
+function run(code, i) {
+  const dir = mkdtempSync(join(tmpdir(), 'kvitto-readme-'));
+  // Imports are relative to the repository root, where the READMEs say to run them.
+  const file = join(dir, `example-${i}.mjs`);
+  writeFileSync(file, code.replaceAll("'./bindings/wasm/dist/index.js'", JSON.stringify(join(ROOT, 'bindings/wasm/dist/index.js'))));
+  return execFileSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8' });
+}
+
+test("the root README's JavaScript example runs", () => {
+  const root = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = root.split('## In the browser / JavaScript')[1]?.split('\n## ')[0];
+  assert.ok(section, 'README.md has an "In the browser / JavaScript" section');
+  const code = /```js\n([\s\S]*?)```/.exec(section)[1];
+  assert.equal(run(code, 'root'), 'false 1 signature_invalid\n');
+});
+
 test('the README examples run and print what they say', () => {
   assert.equal(blocks.length, EXPECT.length, 'one expectation per example');
-  const dir = mkdtempSync(join(tmpdir(), 'kvitto-readme-'));
   blocks.forEach((code, i) => {
-    // Imports are relative to the repository root, where the README says to run them.
-    const file = join(dir, `example-${i}.mjs`);
-    writeFileSync(file, code.replaceAll("'./bindings/wasm/dist/index.js'", JSON.stringify(join(ROOT, 'bindings/wasm/dist/index.js'))));
-    const out = execFileSync(process.execPath, [file], { cwd: ROOT, encoding: 'utf8' });
+    const out = run(code, i);
     assert.match(out, EXPECT[i], `example ${i + 1}:\n${code}\nprinted:\n${out}`);
   });
 });
