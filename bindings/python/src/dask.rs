@@ -396,6 +396,7 @@ pub(crate) fn merge_reports(
     } else {
         summary.chains = ChainCounts::default();
     }
+    store.shrink();
     Ok(Report {
         store,
         sources,

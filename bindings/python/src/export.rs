@@ -350,6 +350,7 @@ impl Sink {
     pub(crate) fn into_report(mut self, keys: Vec<KeyEntry>) -> Report {
         let chains = self.session.finish_chains();
         let summary = self.session.summary(true, keys);
+        self.store.shrink();
         Report {
             store: self.store,
             sources: self.session.sources().to_vec(),
@@ -358,7 +359,8 @@ impl Sink {
         }
     }
 
-    pub(crate) fn into_parts(self) -> (Store, Session, Option<Shuffle>) {
+    pub(crate) fn into_parts(mut self) -> (Store, Session, Option<Shuffle>) {
+        self.store.shrink();
         (self.store, self.session, self.shuffle)
     }
 }

@@ -148,6 +148,12 @@ impl Store {
         })
     }
 
+    /// Give back the memory reserved for lines that never came.
+    pub(crate) fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+        self.arena.shrink_to_fit();
+    }
+
     /// Append `other`'s lines after these.
     pub(crate) fn append(&mut self, other: &Store) {
         let base = self.arena.len() as u64;
