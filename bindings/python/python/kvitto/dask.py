@@ -78,6 +78,8 @@ def verify_export(
     import dask
     import dask.bag as db
 
+    if buckets is not None and buckets < 1:
+        raise ValueError("buckets must be at least 1")
     if isinstance(paths_or_bag, db.Bag):
         parts = paths_or_bag.to_delayed()
         sources = [f"<bag partition {i}>" for i in range(len(parts))]
@@ -93,8 +95,6 @@ def verify_export(
             dask.delayed(_verify_path)(path, keys, i, nb, chains, keep)
             for i, path in enumerate(sources)
         ]
-    if nb < 1:
-        raise ValueError("buckets must be at least 1")
     reports = [dask.delayed(_report)(p) for p in partials]
     if chains and partials:
         items = db.from_delayed([dask.delayed(_bucket_items)(p) for p in partials])
