@@ -291,7 +291,9 @@ function startRun() {
   state.report = null;
   state.sources = state.files.map((f) => f.name);
   state.runFiles = state.files.slice();
-  state.runKeys = state.keyDocs.map((d) => d.set);
+  // The run's own key sets (for the detail view), whatever is removed later.
+  for (const k of state.runKeys ?? []) k.free();
+  state.runKeys = state.keyDocs.map((d) => KeySet.fromJson(d.bytes, d.pin, { source: d.source }));
   state.started = performance.now();
   $('results').hidden = false;
   $('results').dataset.state = 'running';
@@ -497,16 +499,16 @@ const place = (r) => {
 const receiptsTable = new VirtualTable($('receipts-table'), {
   label: 'Receipts',
   empty: 'No receipts yet.',
-  minWidth: 900,
+  minWidth: 1050,
   columns: [
-    { title: 'Line', width: 'minmax(4.5rem, .6fr)', narrow: true, cell: (r) => ({ text: place(r), cls: 'm' }) },
-    { title: 'Verdict', width: 'minmax(8rem, 1.1fr)', narrow: true, cell: verdictCell },
-    { title: 'Kind', width: 'minmax(8rem, 1.2fr)', narrow: true, cell: (r) => ({ text: show(r.kind) }) },
-    { title: 'Decision', width: 'minmax(5rem, .7fr)', cell: (r) => ({ text: show(r.decision) }) },
-    { title: 'Scope', width: 'minmax(7rem, 1.2fr)', cell: (r) => ({ text: show(r.scope) }) },
-    { title: 'Issued at', width: 'minmax(11rem, 1.3fr)', cell: (r) => ({ text: show(r.issued_at), cls: 'm' }) },
-    { title: 'Kid', width: 'minmax(8rem, 1.1fr)', cell: (r) => ({ text: show(r.kid), cls: 'm' }) },
-    { title: 'Receipt id', width: 'minmax(8rem, 1.3fr)', cell: (r) => ({ text: show(r.receipt_id), cls: 'm' }) },
+    { title: 'Line', width: 'minmax(4rem, .5fr)', narrow: true, cell: (r) => ({ text: place(r), cls: 'm' }) },
+    { title: 'Verdict', width: 'minmax(11rem, .9fr)', narrow: true, cell: verdictCell },
+    { title: 'Kind', width: 'minmax(11.5rem, 1.1fr)', narrow: true, cell: (r) => ({ text: show(r.kind) }) },
+    { title: 'Decision', width: 'minmax(5.5rem, .6fr)', cell: (r) => ({ text: show(r.decision) }) },
+    { title: 'Scope', width: 'minmax(7rem, 1fr)', cell: (r) => ({ text: show(r.scope) }) },
+    { title: 'Issued at', width: 'minmax(13rem, 1.1fr)', cell: (r) => ({ text: show(r.issued_at), cls: 'm' }) },
+    { title: 'Kid', width: 'minmax(10rem, 1fr)', cell: (r) => ({ text: show(r.kid), cls: 'm', title: r.kid ?? '' }) },
+    { title: 'Receipt id', width: 'minmax(8rem, 1.1fr)', cell: (r) => ({ text: show(r.receipt_id), cls: 'm' }) },
   ],
   onOpen: (r, i, rowEl) => openReceipt(r, rowEl),
 });
@@ -528,7 +530,7 @@ const chainsTable = new VirtualTable($('chains-table'), {
     { title: 'Authorization', width: 'minmax(10rem, 1.6fr)', narrow: true, cell: (c) => ({ text: escapeText(c.authorization_id), cls: 'm' }) },
     {
       title: 'Verdict',
-      width: 'minmax(9rem, 1.2fr)',
+      width: 'minmax(12rem, 1.2fr)',
       narrow: true,
       cell: (c) =>
         !c.ok ? { text: c.code, cls: 'v-bad' } : c.closed ? { text: 'closed', cls: 'v-ok' } : { text: 'open', cls: 'v-warn', title: 'truncation not checked' },
@@ -724,12 +726,12 @@ let chainRows = [];
 const chainReceipts = new VirtualTable($('chain-table'), {
   label: 'Receipts of the chain',
   empty: 'No receipts.',
-  minWidth: 760,
+  minWidth: 860,
   columns: [
     { title: 'Seq', width: 'minmax(3.5rem, .5fr)', narrow: true, cell: (r) => ({ text: r.ok ? String(r.seq) : '?', cls: 'm' }) },
-    { title: 'Verdict', width: 'minmax(8rem, 1fr)', narrow: true, cell: verdictCell },
+    { title: 'Verdict', width: 'minmax(11rem, 1fr)', narrow: true, cell: verdictCell },
     { title: 'Kind', width: 'minmax(8rem, 1.1fr)', cell: (r) => ({ text: show(r.kind) }) },
-    { title: 'Issued at', width: 'minmax(11rem, 1.2fr)', cell: (r) => ({ text: show(r.issued_at), cls: 'm' }) },
+    { title: 'Issued at', width: 'minmax(14rem, 1.2fr)', cell: (r) => ({ text: show(r.issued_at), cls: 'm' }) },
     { title: 'Receipt hash', width: 'minmax(8rem, 1fr)', cell: (r) => ({ text: short(r.receipt_hash), cls: 'm', title: r.receipt_hash ?? '' }) },
     { title: 'Prev', width: 'minmax(8rem, 1fr)', cell: (r) => ({ text: short(r.prev), cls: 'm', title: r.prev ?? '' }) },
     { title: 'Line', width: 'minmax(4rem, .6fr)', narrow: true, cell: (r) => ({ text: place(r), cls: 'm' }) },
