@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, CSP } from './server.mjs';
@@ -257,6 +258,41 @@ describe('the verification page', () => {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `no horizontal scrolling at phone width (${width}px)`);
     await page.screenshot({ path: join(ARTIFACTS, 'phone.png'), fullPage: true });
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('.gz, a JSON array and several files in one run report as the CLI does; a broken .gz is an io_error', async () => {
+    const { page, problems } = await fresh();
+    await loadKeys(page, join(TV, 'sample/keys.json'));
+    const dir = mkdtempSync(join(tmpdir(), 'kvitto-inputs-'));
+    const lines = readFileSync(join(TV, 'sample/export-tampered.jsonl'), 'utf8').trim().split('\n');
+    writeFileSync(join(dir, 'keys.json'), readFileSync(join(TV, 'sample/keys.json')));
+    writeFileSync(join(dir, 'a-export.jsonl.gz'), gzipSync(`${lines.slice(0, 20).join('\n')}\n`));
+    writeFileSync(join(dir, 'b-array.json'), `[\n  ${lines.slice(20).join(',\n  ')}\n]\n`);
+    await verify(page, [join(dir, 'a-export.jsonl.gz'), join(dir, 'b-array.json')]);
+    const rows = await rowTexts(page);
+    assert.equal(rows[13][1], 'signature_invalid');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const report = readFileSync(await download.path(), 'utf8');
+    const cli = cliReport(['verify', '--keys', 'keys.json', '--chains', '--format', 'json', 'a-export.jsonl.gz', 'b-array.json'], dir);
+    if (cli !== null) assert.equal(report, cli, 'the same lines as the CLI for .gz and array inputs');
+    const last = JSON.parse(report.trim().split('\n').at(-1));
+    assert.deepEqual([last.receipts, last.invalid, last.chains.broken], [27, 1, 1]);
+    // The detail of a receipt inside the .gz input is read again from it.
+    await page.click('#receipts-table .vt-row[data-i="13"]');
+    await page.waitForSelector('#detail[open] details');
+    assert.match(await page.textContent('#detail-body'), /rcpt_9Kd4ledger_3/);
+    await page.keyboard.press('Escape');
+    // A gzip stream that breaks off: what was read is kept, the rest is an io_error.
+    const gz = gzipSync(`${lines.join('\n')}\n`);
+    writeFileSync(join(dir, 'broken.jsonl.gz'), gz.subarray(0, Math.floor(gz.length / 2)));
+    await verify(page, join(dir, 'broken.jsonl.gz'));
+    assert.equal(await verdictKind(page), 'warn');
+    assert.match(await page.textContent('#run-errors'), /io_error: broken\.jsonl\.gz: /);
+    const [d2] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    const summary = JSON.parse(readFileSync(await d2.path(), 'utf8').trim().split('\n').at(-1));
+    assert.equal(summary.complete, false);
     assert.deepEqual(problems, []);
     await page.close();
   });
