@@ -395,7 +395,8 @@ function setVerdict(kind, title, why) {
   const v = $('verdict');
   v.className = `verdict ${kind}`;
   v.dataset.kind = kind;
-  v.replaceChildren(el('span', '', title), el('span', 'why', why));
+  // A hidden full stop, so that a screen reader pauses between the two lines.
+  v.replaceChildren(el('span', '', title), el('span', 'visually-hidden', '. '), el('span', 'why', why));
 }
 
 function renderVerdict(final, cancelled) {
