@@ -62,6 +62,14 @@ const STEPS: &[Step] = &[
         cmd: &["cargo", "test", "--workspace"],
     },
     Step {
+        name: "Python package (pip install ./bindings/python, pytest)",
+        cmd: &["bash", "scripts/python-tests.sh"],
+    },
+    Step {
+        name: "wasm package and verification page (node --test, Playwright)",
+        cmd: &["bash", "scripts/wasm-tests.sh"],
+    },
+    Step {
         name: "benchmarks build",
         cmd: &["cargo", "bench", "-p", "kvitto-core", "--no-run"],
     },
