@@ -23,10 +23,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use serde::{Deserialize, Serialize};
 
-use crate::export::{self, Item, Keep, Sink};
+use crate::export::{self, Keep, Sink};
 use crate::keys;
 use crate::report::Report;
 use crate::store::{Reader, Store, put_bytes};
+use kvitto_report::Item;
 
 const NO_INDEX: u64 = u64::MAX;
 

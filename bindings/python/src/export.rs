@@ -5,30 +5,20 @@
 //! counted, grouped and reported by kvitto-report's `Session` — the CLI's
 //! pipeline, minus printing.
 
-use std::cell::Cell;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::thread;
 
-use kvitto_core::{Body, KeySet, Outcome, Record, judge};
-use kvitto_report::{ChainLine, Input, KeyEntry, Session};
+use kvitto_core::{KeySet, Outcome, Record};
+use kvitto_report::{ChainLine, Input, Item, Judged, KeyEntry, Pipeline, Session, SharedKeys};
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyString};
-use rayon::prelude::*;
 
 use crate::convert;
 use crate::dask::Shuffle;
 use crate::keys::{self, fspath};
 use crate::report::{ChainReport, Report};
 use crate::store::Store;
-
-/// Receipts judged together (in parallel) between two reports...
-const BATCH: usize = 4096;
-/// ...or fewer, when they hold this many bytes (the CLI's bounds).
-const BATCH_BYTES: usize = 4 << 20;
 
 /// One input.
 #[derive(Debug)]
@@ -187,27 +177,6 @@ impl Read for LinesReader {
     }
 }
 
-/// One record as read, and which input it came from.
-#[derive(Debug)]
-pub(crate) struct Item {
-    pub(crate) source: usize,
-    pub(crate) record: Record,
-}
-
-fn weight(record: &Record) -> usize {
-    match &record.body {
-        Body::Text(t) => t.len() + 64,
-        _ => 64,
-    }
-}
-
-enum Msg {
-    /// Records in input order, and the input bytes read so far.
-    Batch(Vec<Item>, u64),
-    /// An input failed to read.
-    Failed(usize, io::Error),
-}
-
 fn open(src: Src, error: &Arc<Mutex<Option<PyErr>>>) -> io::Result<Box<dyn Read + Send>> {
     Ok(match src {
         Src::Path(input) => kvitto_report::open(&input)?,
@@ -220,53 +189,6 @@ fn open(src: Src, error: &Arc<Mutex<Option<PyErr>>>) -> io::Result<Box<dyn Read 
             error: Arc::clone(error),
         }),
     })
-}
-
-/// The reader thread: frame every input into batches, in order.
-fn read_all(
-    srcs: Vec<Src>,
-    tx: &SyncSender<Msg>,
-    stop: &AtomicBool,
-    error: &Arc<Mutex<Option<PyErr>>>,
-) {
-    let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
-    let mut bytes = 0usize;
-    let done = Cell::new(0u64);
-    for (source, src) in srcs.into_iter().enumerate() {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let base = done.get();
-        let result = open(src, error).and_then(|mut reader| {
-            let mut each = |record: Record| {
-                bytes += weight(&record);
-                batch.push(Item { source, record });
-                if batch.len() >= BATCH || bytes >= BATCH_BYTES {
-                    bytes = 0;
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    return tx.send(Msg::Batch(full, done.get())).is_ok();
-                }
-                true
-            };
-            kvitto_report::read_records(
-                &mut *reader,
-                &|| stop.load(Ordering::Relaxed),
-                &mut each,
-                &mut |n| done.set(base + n),
-            )
-        });
-        match result {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                let _ = tx.send(Msg::Failed(source, e));
-                return;
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let _ = tx.send(Msg::Batch(batch, done.get()));
-    }
 }
 
 /// How many per-receipt results a report keeps.
@@ -365,18 +287,12 @@ impl Sink {
     }
 }
 
-/// A batch with its verdicts, as the verifier thread hands it on.
-enum Checked {
-    Batch(Vec<Item>, Vec<Outcome>, u64),
-    Failed(usize, io::Error),
-}
-
-/// Read, judge and sink every record of `inputs`, with the GIL released
-/// except to call `progress(done_bytes, total_bytes)` and to check for
-/// signals (Ctrl-C) after each batch. Three stages side by side, as in the
-/// CLI: a reader thread frames inputs into batches, a verifier thread
-/// judges a batch on every core (rayon) while this thread sinks the one
-/// before it, in input order.
+/// Read, judge and sink every record of `inputs` through kvitto-report's
+/// pipeline (the CLI's: a reader thread frames inputs into batches, a
+/// verifier thread judges a batch on every core while this thread sinks the
+/// one before it, in input order), with the GIL released except to call
+/// `progress(done_bytes, total_bytes)` and to check for signals (Ctrl-C)
+/// after each batch.
 pub(crate) fn run(
     py: Python<'_>,
     inputs: Inputs,
@@ -396,60 +312,42 @@ pub(crate) fn run(
             Ok(())
         })
     };
+    let slot = Arc::clone(&error);
+    let keys = SharedKeys::new(keysets.to_vec());
     py.detach(|| {
-        let stop = AtomicBool::new(false);
-        thread::scope(|scope| {
-            let (tx, rx) = mpsc::sync_channel::<Msg>(2);
-            let (checked_tx, checked_rx) = mpsc::sync_channel::<Checked>(1);
-            let (stop, error_slot) = (&stop, &error);
-            scope.spawn(move || read_all(srcs, &tx, stop, error_slot));
-            scope.spawn(move || {
-                for msg in rx {
-                    let checked = match msg {
-                        Msg::Batch(items, read) => {
-                            let outcomes = items
-                                .par_iter()
-                                .map(|item| judge(&item.record.body, keysets))
-                                .collect();
-                            Checked::Batch(items, outcomes, read)
+        let pipeline = Pipeline::start(srcs, move |_, src| open(src, &slot), keys);
+        let mut done = 0;
+        let result = (|| -> PyResult<()> {
+            while let Some(judged) = pipeline.next() {
+                match judged {
+                    Judged::Batch {
+                        items,
+                        outcomes,
+                        bytes_read,
+                        ..
+                    } => {
+                        for (item, outcome) in items.iter().zip(&outcomes) {
+                            sink.add(item, outcome);
                         }
-                        Msg::Failed(source, e) => Checked::Failed(source, e),
-                    };
-                    if checked_tx.send(checked).is_err() {
-                        return;
+                        done = bytes_read;
+                        tick(done)?;
+                    }
+                    Judged::Failed { source, error: e } => {
+                        let raised = error.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        return Err(raised.unwrap_or_else(|| {
+                            PyOSError::new_err(format!("{}: {e}", names[source]))
+                        }));
                     }
                 }
-            });
-            let mut done = 0;
-            let result = (|| -> PyResult<()> {
-                for checked in &checked_rx {
-                    match checked {
-                        Checked::Batch(items, outcomes, read) => {
-                            for (item, outcome) in items.iter().zip(&outcomes) {
-                                sink.add(item, outcome);
-                            }
-                            done = read;
-                            tick(done)?;
-                        }
-                        Checked::Failed(source, e) => {
-                            let raised = error.lock().unwrap_or_else(|p| p.into_inner()).take();
-                            return Err(raised.unwrap_or_else(|| {
-                                PyOSError::new_err(format!("{}: {e}", names[source]))
-                            }));
-                        }
-                    }
-                }
-                if total.is_some_and(|t| t != done) || progress.is_some() {
-                    tick(total.unwrap_or(done))?;
-                }
-                Ok(())
-            })();
-            // Stop the other stages: the reader at its next chunk, the
-            // verifier at its next send; the scope joins both.
-            stop.store(true, Ordering::Relaxed);
-            drop(checked_rx);
-            result
-        })
+            }
+            if total.is_some_and(|t| t != done) || progress.is_some() {
+                tick(total.unwrap_or(done))?;
+            }
+            Ok(())
+        })();
+        // Stop the reader at its next chunk, and wait for it.
+        pipeline.stop(true);
+        result
     })
 }
 

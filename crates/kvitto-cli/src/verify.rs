@@ -4,71 +4,21 @@
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::Arc;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kvitto_core::{Body, Error, Hash, KeySet, Outcome, Record, judge};
-use kvitto_report::{ErrorLine, Input, KeyEntry, Line, ReceiptLine, Session, SummaryLine, escape};
+use kvitto_core::{Error, Hash, KeySet, Outcome, judge};
+use kvitto_report::{
+    ErrorLine, Input, Item, Judged, KeyEntry, Line, Next, Pipeline, ReceiptLine, Session,
+    SharedKeys, SummaryLine, escape,
+};
 use rayon::prelude::*;
 
 use crate::cli::{Format, VerifyArgs};
 use crate::keys::{self, Doc};
 use crate::report::{self, Paint};
 use crate::{EXIT_INTERRUPTED, EXIT_INVALID, EXIT_KEYS, EXIT_OK, EXIT_USAGE};
-
-/// Receipts verified together (in parallel) between two reports...
-const BATCH: usize = 4096;
-/// ...or fewer, when they hold this many bytes: memory stays bounded
-/// whatever the receipts' size.
-const BATCH_BYTES: usize = 4 << 20;
-
-/// One receipt as read.
-#[derive(Debug)]
-struct Item {
-    source: usize,
-    record: Record,
-}
-
-fn weight(record: &Record) -> usize {
-    match &record.body {
-        Body::Text(t) => t.len() + 64,
-        _ => 64,
-    }
-}
-
-/// What the reader thread sends, in input order.
-#[derive(Debug)]
-enum Msg {
-    Batch(Vec<Item>),
-    /// An input that could not be read (wholly or from some point on).
-    Error(usize, String),
-}
-
-/// What the verifier thread sends on: a batch with its verdicts, and the
-/// generation of the key sets it was verified with.
-#[derive(Debug)]
-enum Checked {
-    Batch(Vec<Item>, Vec<Outcome>, u64),
-    Error(usize, String),
-}
-
-/// The key sets in use; `generation` grows when a refetch replaces one.
-#[derive(Debug)]
-struct KeyState {
-    generation: u64,
-    sets: Arc<Vec<KeySet>>,
-}
-
-type SharedKeys = Arc<RwLock<KeyState>>;
-
-fn current(keys: &SharedKeys) -> (u64, Arc<Vec<KeySet>>) {
-    let state = keys.read().unwrap_or_else(|e| e.into_inner());
-    (state.generation, Arc::clone(&state.sets))
-}
 
 fn unknown_kid(o: &Outcome) -> bool {
     matches!(o.error(), Some(Error::UnknownKid { .. }))
@@ -204,7 +154,7 @@ impl<W: Write> Run<'_, W> {
         if !outcomes.iter().any(unknown_kid) {
             return Ok(());
         }
-        let (now, sets) = current(&self.keysets);
+        let (now, sets) = self.keysets.current();
         if generation < now {
             // Verified (ahead, in parallel) before the refetch: again with the new sets.
             rejudge(items, outcomes, &sets);
@@ -242,12 +192,7 @@ impl<W: Write> Run<'_, W> {
             self.trouble.refetch_failed.push(source);
         }
         if changed {
-            let new_sets = Arc::new(new_sets);
-            {
-                let mut state = self.keysets.write().unwrap_or_else(|e| e.into_inner());
-                state.generation += 1;
-                state.sets = Arc::clone(&new_sets);
-            }
+            let new_sets = self.keysets.replace(new_sets);
             rejudge(items, outcomes, &new_sets);
         }
         Ok(())
@@ -365,10 +310,7 @@ pub(crate) fn run(args: VerifyArgs) -> io::Result<u8> {
         inputs: Vec::new(),
         docs: Vec::new(),
         key_report: Vec::new(),
-        keysets: Arc::new(RwLock::new(KeyState {
-            generation: 0,
-            sets: Arc::new(Vec::new()),
-        })),
+        keysets: SharedKeys::new(Vec::new()),
         refetched: false,
         session: Session::new(args.chains),
         trouble: Trouble::default(),
@@ -427,10 +369,7 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         run.summary(&summary, Stop::End)?;
         return Ok(EXIT_KEYS);
     }
-    run.keysets = Arc::new(RwLock::new(KeyState {
-        generation: 0,
-        sets: Arc::new(sets),
-    }));
+    run.keysets = SharedKeys::new(sets);
 
     run.inputs = kvitto_report::expand(&args.inputs);
     for input in &run.inputs {
@@ -443,44 +382,14 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         // If a handler cannot be set (another one exists), Ctrl-C just ends the process.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    // Three stages, so that none waits for another: the reader frames
-    // inputs into batches; the verifier verifies a batch on all cores (rayon)
+    // Three stages side by side (kvitto-report's pipeline): the reader
+    // frames inputs into batches, the verifier judges a batch on all cores
     // while this thread reports the batch before it, in input order.
-    let (tx, rx) = mpsc::sync_channel::<Msg>(2);
-    let (checked_tx, checked_rx) = mpsc::sync_channel::<Checked>(1);
-    let reader = {
-        let inputs = run.inputs.clone();
-        let stop = Arc::clone(&stop);
-        let interrupted = Arc::clone(&interrupted);
-        thread::spawn(move || {
-            read_all(&inputs, &tx, &|| {
-                stop.load(Ordering::Relaxed) || interrupted.load(Ordering::Relaxed)
-            })
-        })
-    };
-    {
-        let keys = Arc::clone(&run.keysets);
-        thread::spawn(move || {
-            for msg in rx {
-                let checked = match msg {
-                    Msg::Batch(items) => {
-                        let (generation, sets) = current(&keys);
-                        let outcomes = items
-                            .par_iter()
-                            .map(|item| judge(&item.record.body, &sets))
-                            .collect();
-                        Checked::Batch(items, outcomes, generation)
-                    }
-                    Msg::Error(source, e) => Checked::Error(source, e),
-                };
-                if checked_tx.send(checked).is_err() {
-                    return;
-                }
-            }
-        });
-    }
-
+    let pipeline = Pipeline::start(
+        run.inputs.clone(),
+        |_, input: Input| kvitto_report::open(&input),
+        run.keysets.clone(),
+    );
     let progress = if io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
@@ -500,18 +409,23 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
                 why = Stop::Interrupted;
                 break;
             }
-            let msg = match checked_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(msg) => msg,
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            let judged = match pipeline.next_timeout(Duration::from_millis(100)) {
+                Next::Judged(judged) => judged,
+                Next::Waiting => continue,
+                Next::End => break,
             };
-            match msg {
-                Checked::Error(source, e) => {
+            match judged {
+                Judged::Failed { source, error } => {
                     run.trouble.unreadable += 1;
                     let name = run.inputs[source].name.clone();
-                    run.error("io_error", &format!("{name}: {e}"), Some(&name))?;
+                    run.error("io_error", &format!("{name}: {error}"), Some(&name))?;
                 }
-                Checked::Batch(items, mut outcomes, generation) => {
+                Judged::Batch {
+                    items,
+                    mut outcomes,
+                    generation,
+                    ..
+                } => {
                     run.refetch(&items, &mut outcomes, generation)?;
                     for (item, outcome) in items.iter().zip(&outcomes) {
                         run.receipt(item, outcome)?;
@@ -531,13 +445,9 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         }
         Ok(())
     })();
-    stop.store(true, Ordering::Relaxed);
-    drop(checked_rx);
     // The reader ends at its next chunk; one blocked on a quiet stdin is left
     // behind (the process ends after the summary).
-    if why == Stop::End && result.is_ok() {
-        let _ = reader.join();
-    }
+    pipeline.stop(why == Stop::End && result.is_ok());
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -559,46 +469,4 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         return Ok(EXIT_INTERRUPTED);
     }
     Ok(run.exit_code(&summary, why))
-}
-
-/// The reader thread: frame every input into batches, in order; an input
-/// that cannot be read is reported in its place.
-fn read_all(inputs: &[Input], tx: &mpsc::SyncSender<Msg>, stop: &dyn Fn() -> bool) {
-    let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
-    let mut bytes = 0usize;
-    for (source, input) in inputs.iter().enumerate() {
-        if stop() {
-            return;
-        }
-        let result = kvitto_report::open(input).and_then(|mut reader| {
-            let mut each = |record: Record| {
-                bytes += weight(&record);
-                batch.push(Item { source, record });
-                if batch.len() >= BATCH || bytes >= BATCH_BYTES {
-                    bytes = 0;
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    return tx.send(Msg::Batch(full)).is_ok();
-                }
-                true
-            };
-            kvitto_report::read_records(&mut *reader, stop, &mut each, &mut |_| {})
-        });
-        match result {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                bytes = 0;
-                let full = std::mem::take(&mut batch);
-                if !full.is_empty() && tx.send(Msg::Batch(full)).is_err() {
-                    return;
-                }
-                if tx.send(Msg::Error(source, e.to_string())).is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    if !batch.is_empty() {
-        let _ = tx.send(Msg::Batch(batch));
-    }
 }

@@ -33,6 +33,7 @@
 
 mod input;
 mod lines;
+mod pipeline;
 mod session;
 mod text;
 
@@ -40,5 +41,6 @@ pub use input::{CHUNK, Input, expand, is_export_name, open, open_path, read_reco
 pub use lines::{
     ChainCounts, ChainLine, ErrorLine, KeyEntry, Line, ReceiptLine, SCHEMA, SummaryLine,
 };
+pub use pipeline::{BATCH, BATCH_BYTES, Item, Judged, Next, Pipeline, SharedKeys};
 pub use session::{Session, chain_message};
 pub use text::escape;
