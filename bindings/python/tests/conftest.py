@@ -68,3 +68,26 @@ def pytest_terminal_summary(terminalreporter):  # noqa: D103
         tr.write_line(f"{what}: {TALLY[what]}")
     for line in DIVERGENCES:
         tr.write_line(f"  known divergence: {line}")
+
+
+# --- the client's tests (tests/test_client*.py): one kvitto-server for the
+# session; `side` runs a test once with kvitto.Client, once with
+# kvitto.AsyncClient.
+
+
+@pytest.fixture(scope="session")
+def kvserver(server_bin, tmp_path_factory):
+    from clientkit import Server
+
+    s = Server(server_bin, tmp_path_factory.mktemp("kvserver") / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def side(request, kvserver):
+    from clientkit import Side
+
+    s = Side(request.param, kvserver.base, kvserver.api_key)
+    yield s
+    s.close()
