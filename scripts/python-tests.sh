@@ -5,7 +5,8 @@
 #
 # 1. a venv (target/py-venv, or $KVITTO_PY_VENV) with maturin, pytest,
 #    dask[distributed], PyNaCl, rfc8785, trustme, and the client's httpx and
-#    the examples' FastAPI (the package's `client` and `examples` extras) from PyPI;
+#    the examples' FastAPI (the package's `client` and `examples` extras), and
+#    mypy (the client's types are checked strictly) from PyPI;
 # 2. the package built exactly as a user builds it: pip install ./bindings/python
 #    (maturin, release, abi3);
 # 3. the binaries the tests drive: cargo build -p kvitto-cli -p kvitto-server -p xtask,
@@ -32,7 +33,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
     "maturin>=1.16,<1.17" "pytest>=8" "dask[distributed]" pynacl rfc8785 trustme \
-    "httpx>=0.24,<1" "fastapi>=0.100" \
+    "httpx>=0.24,<1" "fastapi>=0.100" mypy \
     || fail "pip could not install the test dependencies"
 
 echo "== python-tests: pip install ./bindings/python ==" >&2

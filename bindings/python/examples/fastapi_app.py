@@ -53,8 +53,9 @@ def create_app(
             yield
 
     app = FastAPI(title="mailer guarded by kvitto", lifespan=lifespan)
-    app.state.outbox: List[Mail] = []
-    deliver = send or app.state.outbox.append
+    outbox: List[Mail] = []
+    app.state.outbox = outbox
+    deliver = send or outbox.append
 
     @app.exception_handler(kvitto.NotAllowedError)
     async def not_allowed(request: Request, e: kvitto.NotAllowedError) -> JSONResponse:

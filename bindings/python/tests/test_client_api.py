@@ -172,3 +172,58 @@ def test_import_kvitto_needs_no_httpx():
     out = subprocess.run([sys.executable, "-c", HIDE_HTTPX + "import kvitto.client"], cwd=ROOT,
                          capture_output=True, text=True, check=False)
     assert out.returncode == 1 and 'kvitto.client needs httpx' in out.stderr
+
+
+TYPED_USE = '''
+import asyncio
+from typing import Dict, List, Optional
+import kvitto
+
+def sync(client: kvitto.Client) -> None:
+    created: kvitto.CreatedAuthorization = client.authorizations.create(
+        user_id="u", agent_id="a", scopes=["x", kvitto.ScopeEntry("y", {"max_per_day": 1})])
+    permit: kvitto.Permit = client.protect(created.authorization_id, "x", verify=True)
+    receipt: Optional[kvitto.VerifiedReceipt] = permit.receipt
+    result: kvitto.CheckResult = client.check(created.authorization_id, ["x"])
+    one: kvitto.ScopeResult = result.results["x"]
+    view: kvitto.Authorization = client.authorizations.get(created.authorization_id)
+    counters: Dict[str, kvitto.ScopeCounter] = view.counters
+    bundles: List[kvitto.Bundle] = client.bundles.list()
+    ref: kvitto.ReceiptRef = client.confirmations.approve("cn_x", approved=False)
+    got: kvitto.VerifiedReceipt = client.receipts.get(permit.receipt_id, wait=True, timeout=5.0)
+    report: kvitto.Report = client.receipts.export(created.authorization_id)
+    with client.protected(created.authorization_id, "x") as p:
+        same: kvitto.Permit = p
+    try:
+        client.protect("a", "x")
+    except kvitto.ConfirmationRequired as e:
+        nonce: str = e.nonce
+    except kvitto.KvittoError as e:
+        code: str = e.code
+        status: Optional[int] = e.status_code
+
+async def concurrent(client: kvitto.AsyncClient) -> None:
+    created: kvitto.CreatedAuthorization = await client.authorizations.create(user_id="u", agent_id="a", scopes=["x"])
+    permit: kvitto.Permit = await client.protect(created.authorization_id, "x", verify=True)
+    result: kvitto.CheckResult = await client.check(created.authorization_id, "x")
+    got: kvitto.VerifiedReceipt = await client.receipts.get(permit.receipt_id)
+    report: kvitto.Report = await client.receipts.export(since="2026-01-01T00:00:00Z")
+    async with client.protected(created.authorization_id, "x") as p:
+        same: kvitto.Permit = p
+'''
+
+
+def test_types_check_strictly(tmp_path):
+    """mypy --strict over kvitto.client, the examples, and code using both
+    clients: the inline types hold together and both clients' return types
+    are the same."""
+    pytest.importorskip("mypy")
+    from conftest import ROOT
+
+    use = tmp_path / "typed_use.py"
+    use.write_text(TYPED_USE)
+    examples = ROOT / "bindings" / "python" / "examples"
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache")]
+    for what in (["-p", "kvitto.client"], [str(examples / "fastapi_app.py"), str(examples / "agent_tool.py"), str(use)]):
+        out = subprocess.run(mypy + what, capture_output=True, text=True, check=False, cwd=tmp_path)
+        assert out.returncode == 0, out.stdout + out.stderr

@@ -322,3 +322,26 @@ def test_export_not_ready_is_retried(side, kvserver, proxy):
               and len(p.requests_to("/v1/receipts/export")) == 1 else Act())
     report = side(side.new(p.base, kvserver.api_key).receipts.export(auth))
     assert report.ok and len(p.requests_to("/v1/receipts/export")) == 2
+
+
+def test_receipt_of_another_check_of_the_same_scope(side, kvserver, proxy):
+    """A replayed allow: the check's answer names a genuine, verifying
+    receipt of an earlier allow of the same authorization and scope, but of
+    another request (another resource). It is not this decision's receipt."""
+    auth = new_authorization(kvserver)
+    with kvitto.Client(kvserver.base, kvserver.api_key, timeout=300) as c:
+        earlier = c.protect(auth, "mail:send", resource="mailto:someone@example.com")
+
+    def replay(seen, up):
+        if seen.path == "/v1/check" and up.status == 200:
+            body = json.loads(up.body)
+            body["results"]["mail:send"]["receipt"]["receipt_id"] = earlier.receipt_id
+            return Upstream(200, up.headers, json.dumps(body).encode())
+        return up
+
+    p = proxy(lambda s: Act(edit=replay))
+    client = side.new(p.base, kvserver.api_key)
+    action = Action()
+    for err in refused(side, client, auth, action, resource="mailto:ops@example.com", verify=True):
+        assert err.code == "receipt_mismatch" and err.receipt_id == earlier.receipt_id
+        assert "resource is 'mailto:someone@example.com'" in str(err)

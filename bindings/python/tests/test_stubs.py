@@ -99,3 +99,24 @@ def test_classes_match():
                 assert params_of(getattr(cls, name))[1:] == params_of_stub(item, True) or params_of(
                     getattr(cls, name)
                 ) == params_of_stub(item, True), f"{node.name}.{name}"
+
+
+def test_client_reexports_are_typed():
+    """kvitto/__init__.py imports the client lazily; its TYPE_CHECKING block
+    names exactly what __getattr__ serves (kvitto.client.__all__), as
+    explicit re-exports, so type checkers see every name. The client itself
+    is pure Python with inline annotations (py.typed covers it): no stub."""
+    import kvitto.client
+
+    init = pathlib.Path(kvitto.__file__)
+    tree = ast.parse(init.read_text(encoding="utf-8"))
+    typed = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module == "kvitto.client"
+                for alias in imp.names:
+                    assert alias.asname == alias.name, alias.name  # `X as X`
+                    typed.add(alias.name)
+    assert typed == set(kvitto.client.__all__) == set(kvitto._CLIENT)
+    assert not (init.parent / "client" / "__init__.pyi").exists()

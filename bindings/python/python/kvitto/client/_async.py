@@ -14,7 +14,7 @@ import anyio.to_thread
 import httpx
 
 from kvitto._kvitto import Report, VerifiedReceipt
-from kvitto.client._core import Blocking, Core, Instant, Op, Response, Send, Sleep, part_path, transport_error
+from kvitto.client._core import Blocking, Core, Instant, Op, Response, Send, Sleep, T, part_path, transport_error
 from kvitto.client._errors import KvittoError
 from kvitto.client._guard import Arg, AsyncProtected
 from kvitto.client._types import (
@@ -211,7 +211,7 @@ class AsyncClient:
 
     # --- the driver -------------------------------------------------------------
 
-    async def _run(self, op: Op) -> Any:
+    async def _run(self, op: Op[T]) -> T:
         value: Any = None
         error: Optional[Exception] = None
         try:
@@ -219,7 +219,8 @@ class AsyncClient:
                 try:
                     effect = op.throw(error) if error is not None else op.send(value)
                 except StopIteration as stop:
-                    return stop.value
+                    done: T = stop.value
+                    return done
                 value, error = None, None
                 try:
                     if isinstance(effect, Send):

@@ -24,11 +24,11 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Generator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 from urllib.parse import quote, urlsplit
 
 from kvitto import _kvitto
-from kvitto._kvitto import KeySet, VerificationError, VerifiedReceipt
+from kvitto._kvitto import KeySet, Report, VerificationError, VerifiedReceipt
 from kvitto.client._errors import (
     ConfirmationRequired,
     DeniedError,
@@ -103,7 +103,10 @@ class Blocking:
     args: Tuple[Any, ...]
 
 
-Op = Generator[Union[Send, Sleep, Blocking], Any, Any]
+T = TypeVar("T")
+Effect = Union[Send, Sleep, Blocking]
+#: An operation: yields effects, receives their results, returns a T.
+Op = Generator[Effect, Any, T]
 
 
 # --- helpers ----------------------------------------------------------------
@@ -185,7 +188,7 @@ def json_of(resp: Response) -> Any:
         raise invalid_response(resp, f"not JSON ({e})") from None
 
 
-def parsed(resp: Response, parse: Callable[[Any], Any]) -> Any:
+def parsed(resp: Response, parse: Callable[[Any], T]) -> T:
     body = json_of(resp)
     try:
         return parse(body)
@@ -194,7 +197,7 @@ def parsed(resp: Response, parse: Callable[[Any], Any]) -> Any:
 
 
 def _cache_ttl(headers: Mapping[str, str]) -> float:
-    m = re.search(r"max-age=(\d+)", headers.get("cache-control", "") or "")
+    m = re.search(r"max-age=(\d+)", headers.get("cache-control") or "")
     if m is None:
         return KEYS_TTL
     return min(float(m.group(1)), KEYS_TTL)
@@ -279,10 +282,10 @@ class Core:
     # --- one logical call: attempts, backoff, error mapping -----------------
 
     def backoff(self, attempt: int, retry_after: Optional[float]) -> float:
-        base = self.retry_backoff * (2**attempt) * (0.5 + random.random() / 2)
+        base: float = self.retry_backoff * (2.0**attempt) * (0.5 + random.random() / 2)
         return min(max(base, retry_after or 0.0), MAX_BACKOFF)
 
-    def call(self, req: Send) -> Op:
+    def call(self, req: Send) -> Op[Response]:
         """Send ``req`` until it gets an answer below 500, retrying network
         errors, timeouts and 5xx up to ``max_retries`` times with backoff
         (and Retry-After), with the same body and Idempotency-Key. Returns
@@ -299,20 +302,20 @@ class Core:
             yield Sleep(self.backoff(attempt, err.retry_after))
             attempt += 1
 
-    def expect(self, req: Send, *ok: int) -> Op:
+    def expect(self, req: Send, *ok: int) -> Op[Response]:
         resp = yield from self.call(req)
         if resp.status not in ok:
             raise error_from(resp)
         return resp
 
-    def post(self, path: str, body: Mapping[str, Any], key: Optional[str], *ok: int) -> Op:
-        req = Send("POST", path, body=dumps(body), idempotency_key=check_idempotency_key(key))
-        resp = yield from self.expect(req, *(ok or (200,)))
-        return resp, req.idempotency_key
+    def post(self, path: str, body: Mapping[str, Any], key: Optional[str], *ok: int) -> Op[Tuple[Response, str]]:
+        used = check_idempotency_key(key)
+        resp = yield from self.expect(Send("POST", path, body=dumps(body), idempotency_key=used), *(ok or (200,)))
+        return resp, used
 
     # --- resources ----------------------------------------------------------
 
-    def create_authorization(self, key: Optional[str], **members: Any) -> Op:
+    def create_authorization(self, key: Optional[str], **members: Any) -> Op[CreatedAuthorization]:
         body: Dict[str, Any] = {}
         for name, value in members.items():
             if value is None:
@@ -331,16 +334,16 @@ class Core:
         resp, _ = yield from self.post("/v1/authorizations", body, key, 200, 201)
         return parsed(resp, CreatedAuthorization._parse)
 
-    def get_authorization(self, authorization_id: str) -> Op:
+    def get_authorization(self, authorization_id: str) -> Op[Authorization]:
         resp = yield from self.expect(Send("GET", "/v1/authorizations/" + seg(authorization_id, "authorization_id")), 200)
         return parsed(resp, Authorization._parse)
 
-    def revoke(self, authorization_id: str, revoked_by: str, key: Optional[str]) -> Op:
+    def revoke(self, authorization_id: str, revoked_by: str, key: Optional[str]) -> Op[ReceiptRef]:
         path = f"/v1/authorizations/{seg(authorization_id, 'authorization_id')}/revoke"
         resp, _ = yield from self.post(path, {"revoked_by": revoked_by}, key)
         return parsed(resp, lambda o: ReceiptRef._parse(o["receipt"]) if isinstance(o, dict) and "receipt" in o else _missing("receipt"))
 
-    def create_bundle(self, key: Optional[str], **members: Any) -> Op:
+    def create_bundle(self, key: Optional[str], **members: Any) -> Op[Bundle]:
         body: Dict[str, Any] = {}
         for name, value in members.items():
             if value is None:
@@ -357,7 +360,7 @@ class Core:
         resp, _ = yield from self.post("/v1/bundles", body, key, 200, 201)
         return parsed(resp, Bundle._parse)
 
-    def list_bundles(self) -> Op:
+    def list_bundles(self) -> Op[List[Bundle]]:
         resp = yield from self.expect(Send("GET", "/v1/bundles"), 200)
 
         def parse(o: Any) -> List[Bundle]:
@@ -376,7 +379,7 @@ class Core:
         context: Optional[Mapping[str, Any]],
         estimated_cost_micros: Optional[int],
         key: Optional[str],
-    ) -> Op:
+    ) -> Op[CheckResult]:
         if not isinstance(authorization_id, str):
             raise TypeError("authorization_id must be a str")
         names = [scopes] if isinstance(scopes, str) else _names(scopes, "scopes")
@@ -395,7 +398,9 @@ class Core:
         replayed = (resp.headers.get("idempotent-replayed") or "").lower() == "true"
         return parsed(resp, lambda o: CheckResult._parse(authorization_id, names, o, used, replayed))
 
-    def resolve_confirmation(self, nonce: str, approved: bool, ttl_seconds: Optional[int], key: Optional[str]) -> Op:
+    def resolve_confirmation(
+        self, nonce: str, approved: bool, ttl_seconds: Optional[int], key: Optional[str]
+    ) -> Op[ReceiptRef]:
         if not isinstance(approved, bool):
             raise TypeError("approved must be a bool")
         body: Dict[str, Any] = {"approved": approved}
@@ -404,7 +409,9 @@ class Core:
         resp, _ = yield from self.post("/v1/confirmations/" + seg(nonce, "nonce"), body, key)
         return parsed(resp, lambda o: ReceiptRef._parse(o["receipt"]) if isinstance(o, dict) and "receipt" in o else _missing("receipt"))
 
-    def resolve_escalation(self, escalation_id: str, approved: bool, resolved_by: str, key: Optional[str]) -> Op:
+    def resolve_escalation(
+        self, escalation_id: str, approved: bool, resolved_by: str, key: Optional[str]
+    ) -> Op[ReceiptRef]:
         if not isinstance(approved, bool):
             raise TypeError("approved must be a bool")
         path = f"/v1/escalations/{seg(escalation_id, 'escalation_id')}/resolve"
@@ -413,7 +420,7 @@ class Core:
 
     # --- key documents ------------------------------------------------------
 
-    def keyset(self, workspace_id: str, refresh: bool = False) -> Op:
+    def keyset(self, workspace_id: str, refresh: bool = False) -> Op[KeySet]:
         """The workspace's key document from the server's public route, read
         by the Rust core and checked against ``keys_pin`` (any mismatch is
         ReceiptVerificationError ``pin_mismatch``), cached for the server's
@@ -424,13 +431,13 @@ class Core:
         path = f"/v1/workspaces/{seg(workspace_id, 'workspace_id')}/keys"
         resp = yield from self.expect(Send("GET", path, auth=False), 200)
         try:
-            keys = yield Blocking(KeySet.from_json, (resp.content, self.keys_pin))
+            keys: KeySet = yield Blocking(KeySet.from_json, (resp.content, self.keys_pin))
         except VerificationError as e:
             raise _rve(e, None) from None
         self._keys[workspace_id] = (keys, time.monotonic() + _cache_ttl(resp.headers))
         return keys
 
-    def verify(self, receipt: bytes, receipt_id: str, expect: Mapping[str, Any]) -> Op:
+    def verify(self, receipt: bytes, receipt_id: str, expect: Mapping[str, Any]) -> Op[VerifiedReceipt]:
         """Verify a signed receipt with the Rust core against the workspace's
         key document; a receipt naming a kid the cached document lacks gets
         one fresh fetch, unless pinned (a pinned document cannot gain keys).
@@ -461,7 +468,9 @@ class Core:
 
     # --- receipts -----------------------------------------------------------
 
-    def get_receipt(self, receipt_id: str, wait: bool, timeout: float, expect: Mapping[str, Any]) -> Op:
+    def get_receipt(
+        self, receipt_id: str, wait: bool, timeout: float, expect: Mapping[str, Any]
+    ) -> Op[VerifiedReceipt]:
         path = "/v1/receipts/" + seg(receipt_id, "receipt_id")
         deadline = time.monotonic() + timeout
         polls = 0
@@ -491,7 +500,7 @@ class Core:
         path: Optional[Union[str, "os.PathLike[str]"]],
         chains: bool,
         timeout: Optional[float],
-    ) -> Op:
+    ) -> Op[Report]:
         if (authorization_id is None) == (since is None):
             raise ValueError("give authorization_id=, or since= (and optionally until=), not both")
         if until is not None and since is None:
@@ -518,7 +527,7 @@ class Core:
                 status_code=200,
             )
         keys = yield from self.keyset(ws)
-        report = yield Blocking(_kvitto.verify_export, (source, keys, chains))
+        report: Report = yield Blocking(_kvitto.verify_export, (source, keys, chains))
         if self.keys_pin is None and any(r.code == "unknown_kid" for r in report.failures()):
             keys = yield from self.keyset(ws, refresh=True)
             report = yield Blocking(_kvitto.verify_export, (source, keys, chains))
@@ -537,7 +546,7 @@ class Core:
         verify: bool,
         key: Optional[str],
         receipt_timeout: float,
-    ) -> Op:
+    ) -> Op[Permit]:
         """The fail-closed primitive: a Permit only for ``allow``; every
         other outcome raises."""
         if not isinstance(scope, str):
@@ -546,7 +555,7 @@ class Core:
         r = result.results.get(scope)
         if r is None:  # parse() already demands it; never allow without it
             raise KvittoError("invalid_response", f"no decision for {scope!r}", status_code=200)
-        args = dict(authorization_id=authorization_id, scope=scope, result=r)
+        args: Dict[str, Any] = dict(authorization_id=authorization_id, scope=scope, result=r)
         if r.decision == "deny":
             raise DeniedError(f"{scope} denied: {r.reason}", **args)
         if r.decision == "confirm":
@@ -564,7 +573,18 @@ class Core:
         decided_at = datetime.datetime.now(datetime.timezone.utc)
         verified: Optional[VerifiedReceipt] = None
         if verify:
-            expect = {"kind": "check", "authorization_id": authorization_id, "scope": scope, "decision": "allow"}
+            # The signed receipt must be this decision of this request: a
+            # genuine receipt of another check does not pass for it.
+            expect = {
+                "kind": "check",
+                "authorization_id": authorization_id,
+                "scope": scope,
+                "decision": "allow",
+                "resource": resource,
+                "session_id": session_id,
+                "context": dict(context) if context is not None else {},
+                "estimated_cost_micros": estimated_cost_micros,
+            }
             verified = yield from self.get_receipt(r.receipt.receipt_id, True, receipt_timeout, expect)
             decided_at = verified.issued_at
         return Permit(

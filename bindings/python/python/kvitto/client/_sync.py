@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
 import httpx
 
 from kvitto._kvitto import Report, VerifiedReceipt
-from kvitto.client._core import Blocking, Core, Instant, Op, Response, Send, Sleep, part_path, transport_error
+from kvitto.client._core import Blocking, Core, Instant, Op, Response, Send, Sleep, T, part_path, transport_error
 from kvitto.client._errors import KvittoError
 from kvitto.client._guard import Arg, Protected
 from kvitto.client._types import (
@@ -206,7 +206,7 @@ class Client:
 
     # --- the driver -------------------------------------------------------------
 
-    def _run(self, op: Op) -> Any:
+    def _run(self, op: Op[T]) -> T:
         value: Any = None
         error: Optional[Exception] = None
         try:
@@ -214,7 +214,8 @@ class Client:
                 try:
                     effect = op.throw(error) if error is not None else op.send(value)
                 except StopIteration as stop:
-                    return stop.value
+                    done: T = stop.value
+                    return done
                 value, error = None, None
                 try:
                     if isinstance(effect, Send):
