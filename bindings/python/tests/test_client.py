@@ -408,3 +408,37 @@ def test_key_rotation_refetches_only_when_not_pinned(side, kvserver):
         assert action.runs == 0 and len(proxy.requests_to(keys_path)) == 3  # a pin never re-fetches
     finally:
         proxy.close()
+
+
+def test_concurrent_protects_keep_the_limit_exact(side):
+    """12 protect() calls at once through one client (4 threads for
+    Client, asyncio.gather for AsyncClient) against a limit of 5 a day:
+    exactly 5 permits."""
+    import asyncio
+    import concurrent.futures
+
+    auth = grant(side, scopes=[ScopeEntry("mail:send", {"max_per_day": 5})])
+
+    def outcome(call):
+        try:
+            return side(call()) and "allow"
+        except kvitto.DeniedError as e:
+            return e.reason
+
+    if side.is_async:
+        async def one():
+            try:
+                await side.client.protect(auth, "mail:send")
+                return "allow"
+            except kvitto.DeniedError as e:
+                return e.reason
+
+        async def all_at_once():
+            return await asyncio.gather(*(one() for _ in range(12)))
+
+        outcomes = side(all_at_once())
+    else:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            outcomes = list(pool.map(lambda _: outcome(lambda: side.client.protect(auth, "mail:send")), range(12)))
+    assert sorted(outcomes) == ["allow"] * 5 + ["rate_limit_exceeded"] * 7
+    assert side(side.client.authorizations.get(auth)).counters["mail:send"].allowed_today == 5

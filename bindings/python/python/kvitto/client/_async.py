@@ -1,5 +1,5 @@
-"""``kvitto.AsyncClient``: the asynchronous client (httpx.AsyncClient,
-asyncio or trio through anyio). Every method runs one operation of
+"""``kvitto.AsyncClient``: the asynchronous client (httpx.AsyncClient;
+sleeps and worker threads through anyio). Every method runs one operation of
 ``_core`` — the same code Client runs — so both have the same surface,
 return types and exceptions."""
 
