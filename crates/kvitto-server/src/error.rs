@@ -38,6 +38,14 @@ pub enum Error {
     NotReady { message: String, retry_after: u32 },
     /// The server is stopping (`shutting_down`).
     ShuttingDown,
+    /// The database cannot be reached or did not answer in time, and the
+    /// request was not applied (`storage_unavailable`); retry.
+    Unavailable { message: String },
+    /// The connection to the database was lost while the request's
+    /// transaction was committing: it may or may not have been applied
+    /// (`outcome_unknown`). Retry with the same `Idempotency-Key` to learn
+    /// which (the stored answer comes back if it was).
+    OutcomeUnknown,
     /// A bug or a storage failure (`internal`); details are logged, never sent.
     Internal { message: String },
 }
@@ -58,6 +66,8 @@ impl Error {
             Error::IdempotencyKeyReused => "idempotency_key_reused",
             Error::NotReady { .. } => "export_not_ready",
             Error::ShuttingDown => "shutting_down",
+            Error::Unavailable { .. } => "storage_unavailable",
+            Error::OutcomeUnknown => "outcome_unknown",
             Error::Internal { .. } => "internal",
         }
     }
@@ -76,7 +86,10 @@ impl Error {
             Error::UnsupportedMediaType => 415,
             Error::IdempotencyKeyReused => 422,
             Error::Internal { .. } => 500,
-            Error::NotReady { .. } | Error::ShuttingDown => 503,
+            Error::NotReady { .. }
+            | Error::ShuttingDown
+            | Error::Unavailable { .. }
+            | Error::OutcomeUnknown => 503,
         }
     }
 
@@ -98,6 +111,12 @@ impl Error {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Error {
         Error::Conflict {
             code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error::Unavailable {
             message: message.into(),
         }
     }
@@ -124,6 +143,13 @@ impl fmt::Display for Error {
             | Error::NotFound { message, .. }
             | Error::Conflict { message, .. }
             | Error::NotReady { message, .. } => f.write_str(message),
+            Error::Unavailable { .. } => f.write_str(
+                "the database is unavailable; nothing was applied: retry (details in the server's log)",
+            ),
+            Error::OutcomeUnknown => f.write_str(
+                "the database connection was lost while this request was committing: it may or may \
+                 not have been applied; retry with the same Idempotency-Key to find out",
+            ),
             Error::InvalidMember { member, message } => write!(f, "{member}: {message}"),
             Error::MethodNotAllowed => f.write_str("this route does not take this method"),
             Error::BodyTooLarge { limit } => write!(f, "the body is over the limit of {limit} bytes"),

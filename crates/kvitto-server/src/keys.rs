@@ -1,17 +1,97 @@
-//! Signing keys: generation, the private key files (0600, in `DATA/keys`,
-//! never served, never logged), their destruction, and the key document.
+//! Signing keys: generation, where their private halves live (files in
+//! the data directory, 0600 in `DATA/keys`, for SQLite; sealed with the
+//! key-encryption key in the database for PostgreSQL; never served, never
+//! logged), their destruction, and the key document.
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use kvitto_core::KeyStatus;
 use kvitto_core::sign::{IssuerKey, key_document};
 
 use crate::Error;
 use crate::clock::rfc3339_ms;
+use crate::kek::KekRing;
 use crate::model::KeyRecord;
+use crate::store::{Read, Tx};
+
+/// Where the private halves of signing keys live.
+#[derive(Debug, Clone)]
+pub enum KeyVault {
+    /// Files in the data directory (the SQLite backend).
+    Files(KeyFiles),
+    /// Sealed with the key-encryption key, in the database itself (the
+    /// PostgreSQL backend, whose instances share no directory).
+    Sealed(Arc<KekRing>),
+}
+
+/// The kid of a workspace's `n`th key: `{workspace_id}.{date}.{n}`.
+fn kid_for(workspace_id: &str, n: usize, now_ms: i64) -> String {
+    format!("{workspace_id}.{}.{n}", &rfc3339_ms(now_ms)[..10])
+}
+
+impl KeyVault {
+    /// A new key for `workspace_id`, active from `not_before_ms`, recorded
+    /// in `tx` with its private half: a file written and fsync'd before the
+    /// record, or the sealed key stored in the same transaction.
+    pub fn create(
+        &self,
+        tx: &mut dyn Tx,
+        workspace_id: &str,
+        n: usize,
+        not_before_ms: i64,
+    ) -> Result<IssuerKey, Error> {
+        match self {
+            KeyVault::Files(files) => {
+                let key = files.generate(workspace_id, n, not_before_ms)?;
+                tx.insert_key(&record(&key, workspace_id, not_before_ms))?;
+                Ok(key)
+            }
+            KeyVault::Sealed(ring) => {
+                let kid = kid_for(workspace_id, n, not_before_ms);
+                let seed: [u8; 32] = crate::ids::random()?;
+                let key = IssuerKey::from_seed(&kid, &seed);
+                tx.insert_key(&record(&key, workspace_id, not_before_ms))?;
+                if !tx.put_sealed_private_key(&kid, &ring.seal(&kid, &seed)?)? {
+                    return Err(Error::internal(format!("key {kid} vanished while created")));
+                }
+                Ok(key)
+            }
+        }
+    }
+
+    /// The private key of `kid` (read through `r` when it is sealed in the database).
+    pub fn load(&self, r: &mut dyn Read, kid: &str) -> Result<IssuerKey, Error> {
+        match self {
+            KeyVault::Files(files) => files.load(kid),
+            KeyVault::Sealed(ring) => {
+                let sealed = r.sealed_private_key(kid)?.ok_or_else(|| {
+                    Error::internal(format!("the private key of {kid} is destroyed"))
+                })?;
+                Ok(IssuerKey::from_seed(kid, &ring.open(kid, &sealed)?))
+            }
+        }
+    }
+
+    /// Check that every private key still in the database opens with the
+    /// KEKs this instance holds (nothing to check for files): a missing or
+    /// wrong KEK fails here, at start, not at the first signature.
+    pub fn check(&self, r: &mut dyn Read) -> Result<usize, Error> {
+        match self {
+            KeyVault::Files(_) => Ok(0),
+            KeyVault::Sealed(ring) => {
+                let sealed = r.sealed_private_keys()?;
+                for (kid, s) in &sealed {
+                    ring.open(kid, s)?;
+                }
+                Ok(sealed.len())
+            }
+        }
+    }
+}
 
 /// The directory of private key files.
 #[derive(Debug, Clone)]
@@ -44,7 +124,7 @@ impl KeyFiles {
     /// fsync'd) before the caller records it. The kid is
     /// `{workspace_id}.{date}.{n}`.
     pub fn generate(&self, workspace_id: &str, n: usize, now_ms: i64) -> Result<IssuerKey, Error> {
-        let kid = format!("{workspace_id}.{}.{n}", &rfc3339_ms(now_ms)[..10]);
+        let kid = kid_for(workspace_id, n, now_ms);
         let seed: [u8; 32] = crate::ids::random()?;
         let key = IssuerKey::from_seed(&kid, &seed);
         let path = self.path(&kid);

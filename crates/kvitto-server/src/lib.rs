@@ -1,5 +1,6 @@
 //! kvitto's issuing server: authorizations, checks and their durable, signed
-//! receipts, served over HTTP (axum) from an embedded SQLite store.
+//! receipts, served over HTTP (axum) from an embedded SQLite store, or from
+//! PostgreSQL shared by several server instances.
 //!
 //! The layers, each in its own module (see docs/server.md):
 //!
@@ -8,9 +9,10 @@
 //! - [`service`]: the units of work that compose `decide`, the receipt
 //!   chain (payloads built and checked with `kvitto_core::sign`) and the store.
 //! - [`store`]: the storage trait, whose unit is one transaction, and its
-//!   SQLite backend.
+//!   SQLite and PostgreSQL backends.
 //! - [`signer`]: the background task that signs pending receipts.
-//! - [`keys`]: signing keys: generation, private key files, the key document.
+//! - [`keys`]: signing keys: generation, where private halves live (files,
+//!   or sealed in the database with the [`kek`]), the key document.
 //! - [`api`]: thin axum handlers, the error type's HTTP mapping and the
 //!   OpenAPI document.
 
@@ -19,6 +21,7 @@ pub mod clock;
 pub mod decide;
 mod error;
 pub mod ids;
+pub mod kek;
 pub mod keys;
 pub mod metrics;
 pub mod model;

@@ -1,4 +1,5 @@
-//! Opening a data directory and serving it: the store, the signer, the
+//! Opening the storage (a SQLite data directory, or a PostgreSQL database
+//! shared by several instances) and serving it: the store, the signer, the
 //! HTTP listener, graceful shutdown (stop accepting, finish in-flight
 //! requests, sign what is pending, exit).
 
@@ -11,10 +12,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::keys::KeyFiles;
+use crate::kek::KekRing;
+use crate::keys::{KeyFiles, KeyVault};
 use crate::metrics::Metrics;
 use crate::service::App;
 use crate::signer::Signer;
+use crate::store::postgres::{OpenMode, PgOptions, PgStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{self, Store};
 
@@ -71,10 +74,87 @@ impl DataDir {
     }
 }
 
+/// Where the server keeps its state.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// An embedded SQLite database in a data directory (one server).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database that several server instances share; private
+    /// keys sealed in it with the key-encryption keys.
+    Postgres { options: PgOptions, keks: KekRing },
+}
+
+/// An open store and where its private keys live.
+pub struct Storage {
+    pub store: Arc<dyn Store>,
+    pub keys: KeyVault,
+    /// What it is, for the log: the data directory, or host:port/dbname.
+    pub what: String,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("what", &self.what)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Storage {
+    /// `init`: a new data directory, or the schema in an empty database.
+    pub fn init(backend: &Backend) -> anyhow::Result<Storage> {
+        match backend {
+            Backend::Sqlite(dir) => Ok(Storage::from_dir(DataDir::create(dir)?)),
+            Backend::Postgres { options, keks } => Storage::postgres(options, keks, OpenMode::Init),
+        }
+    }
+
+    /// Every other command: an initialized data directory or database.
+    pub fn open(backend: &Backend) -> anyhow::Result<Storage> {
+        match backend {
+            Backend::Sqlite(dir) => Ok(Storage::from_dir(DataDir::open(dir)?)),
+            Backend::Postgres { options, keks } => {
+                Storage::postgres(options, keks, OpenMode::Existing)
+            }
+        }
+    }
+
+    fn from_dir(dir: DataDir) -> Storage {
+        Storage {
+            what: dir.path.display().to_string(),
+            store: dir.store,
+            keys: KeyVault::Files(dir.keys),
+        }
+    }
+
+    fn postgres(options: &PgOptions, keks: &KekRing, mode: OpenMode) -> anyhow::Result<Storage> {
+        let pg = PgStore::open(options, mode).map_err(|e| anyhow::anyhow!("{}", detail(&e)))?;
+        let what = pg.target().to_owned();
+        let store: Arc<dyn Store> = pg;
+        let keys = KeyVault::Sealed(Arc::new(keks.clone()));
+        // A missing or wrong KEK fails now, not at the first signature.
+        let k = keys.clone();
+        if let Err(e) = store::read_blocking(&*store, move |r| k.check(r)) {
+            store.close();
+            bail!("{}", detail(&e));
+        }
+        Ok(Storage { store, keys, what })
+    }
+}
+
+fn detail(e: &crate::Error) -> String {
+    match e {
+        crate::Error::Internal { message } | crate::Error::Unavailable { message } => {
+            message.clone()
+        }
+        other => format!("{}: {other}", other.code()),
+    }
+}
+
 /// What `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub data: PathBuf,
+    pub backend: Backend,
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub export_wait: Duration,
@@ -82,26 +162,16 @@ pub struct ServeOptions {
 
 /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
-    if !opts.data.join(DB_FILE).exists() {
-        bail!(
-            "{} is not a kvitto-server data directory (no {DB_FILE}); run `kvitto-server init --data {}` first",
-            opts.data.display(),
-            opts.data.display()
-        );
-    }
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(opts.data.join(LOCK_FILE))
-        .with_context(|| format!("opening the lock file in {}", opts.data.display()))?;
-    if lock.try_lock().is_err() {
-        bail!("another kvitto-server is serving {}", opts.data.display());
-    }
-    let dir = DataDir::open(&opts.data)?;
-    let store: Arc<dyn Store> = dir.store.clone();
+    // One server per data directory; any number on one database.
+    let lock = match &opts.backend {
+        Backend::Sqlite(data) => Some(lock_data_dir(data)?),
+        Backend::Postgres { .. } => None,
+    };
+    let backend = opts.backend.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&backend)).await??;
+    let store: Arc<dyn Store> = storage.store.clone();
     let metrics = Arc::new(Metrics::default());
-    let signer = Signer::new(store.clone(), dir.keys.clone(), metrics.clone());
+    let signer = Signer::new(store.clone(), storage.keys.clone(), metrics.clone());
     let backlog = {
         let s = store.clone();
         tokio::task::spawn_blocking(move || store::read_blocking(&*s, |r| r.unsigned_count(None)))
@@ -120,7 +190,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let signer_task = tokio::spawn(signer.clone().run());
     let app = Arc::new(App::new(
         store.clone(),
-        dir.keys.clone(),
+        storage.keys.clone(),
         metrics,
         signer.clone(),
         opts.export_wait,
@@ -132,7 +202,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data = %opts.data.display(), "serving");
+    tracing::info!(%addr, storage = %storage.what, "serving");
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -151,6 +221,26 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     tracing::info!("shut down cleanly");
     drop(lock);
     Ok(())
+}
+
+fn lock_data_dir(data: &Path) -> anyhow::Result<fs::File> {
+    if !data.join(DB_FILE).exists() {
+        bail!(
+            "{} is not a kvitto-server data directory (no {DB_FILE}); run `kvitto-server init --data {}` first",
+            data.display(),
+            data.display()
+        );
+    }
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data.join(LOCK_FILE))
+        .with_context(|| format!("opening the lock file in {}", data.display()))?;
+    if lock.try_lock().is_err() {
+        bail!("another kvitto-server is serving {}", data.display());
+    }
+    Ok(lock)
 }
 
 /// Forget idempotency records older than 48 hours (kept at least 24), hourly.

@@ -27,8 +27,15 @@ use crate::wire::{ErrorBody, ErrorDetail};
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Error::Internal { message } = &self {
-            tracing::error!(error = %message, "internal error");
+        match &self {
+            Error::Internal { message } => tracing::error!(error = %message, "internal error"),
+            Error::Unavailable { message } => {
+                tracing::warn!(error = %message, "storage unavailable")
+            }
+            Error::OutcomeUnknown => {
+                tracing::warn!("connection lost during a commit; outcome unknown")
+            }
+            _ => {}
         }
         let status =
             StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -39,9 +46,12 @@ impl IntoResponse for Error {
             },
         };
         let mut resp = (status, Json(body)).into_response();
-        if let Error::NotReady { retry_after, .. } = &self
-            && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
-        {
+        let retry_after = match &self {
+            Error::NotReady { retry_after, .. } => Some(*retry_after),
+            Error::Unavailable { .. } | Error::OutcomeUnknown | Error::ShuttingDown => Some(1),
+            _ => None,
+        };
+        if let Some(v) = retry_after.and_then(|r| HeaderValue::from_str(&r.to_string()).ok()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         resp

@@ -3,9 +3,10 @@
 
 use super::*;
 
-/// The active key of a workspace.
+/// The active key of a workspace, held for appending until the unit ends
+/// (a concurrent rotation waits; see [`Tx::keys_for_append`]).
 pub(super) fn active_key(tx: &mut dyn Tx, workspace_id: &str) -> Result<KeyRecord, Error> {
-    tx.keys(workspace_id)?
+    tx.keys_for_append(workspace_id)?
         .into_iter()
         .find(|k| k.status == "active")
         .ok_or_else(|| Error::internal(format!("workspace {workspace_id} has no active key")))
@@ -101,14 +102,22 @@ pub(super) fn int(n: i64) -> Value {
 mod tests {
     use super::*;
 
+    #[test]
+    fn issued_at_is_monotonic_and_inside_the_key_window_sqlite() {
+        let (_dir, db, keys) = crate::store::tests::sqlite_store();
+        issued_at_is_monotonic_and_inside_the_key_window(db, keys);
+    }
+
+    #[test]
+    fn issued_at_is_monotonic_and_inside_the_key_window_postgres() {
+        if let Some((db, keys)) = crate::store::tests::postgres_store("issued_at_postgres") {
+            issued_at_is_monotonic_and_inside_the_key_window(db, keys);
+        }
+    }
+
     /// issued_at never goes back along a chain (a clock stepping back) and
     /// never precedes the signing key's not_before.
-    #[test]
-    fn issued_at_is_monotonic_and_inside_the_key_window() {
-        let dir = tempfile::tempdir().unwrap();
-        let db: Arc<dyn Store> =
-            crate::store::sqlite::SqliteStore::open(&dir.path().join("t.db")).unwrap();
-        let keys = KeyFiles::open(dir.path()).unwrap();
+    fn issued_at_is_monotonic_and_inside_the_key_window(db: Arc<dyn Store>, keys: KeyVault) {
         let times = store::transact_blocking(&*db, move |tx| {
             let (ws, _, _) = create_workspace_unit(tx, &keys, 2_000_000)?;
             let key = active_key(tx, &ws)?;

@@ -57,7 +57,7 @@ pub(super) fn check_unit(
     app: &App,
     tx: &mut dyn Tx,
     ws: &str,
-    check: Check,
+    check: &Check,
     now: i64,
 ) -> Result<Reply, Error> {
     let auth = tx.lock_authorization(ws, &check.authorization_id)?;

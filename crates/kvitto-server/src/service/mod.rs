@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{now_ms, parse_ms, rfc3339_ms, utc_day};
 use crate::decide::{self, Decision};
-use crate::keys::KeyFiles;
+use crate::keys::KeyVault;
 use crate::metrics::Metrics;
 use crate::model::{
     Authorization, Bundle, Grant, IdempotentResponse, KeyRecord, NewReceipt, Pending, ScopeGrant,
@@ -31,7 +31,7 @@ mod check;
 mod grant;
 mod views;
 
-pub use admin::{create_workspace_unit, revoke_key_unit, rotate_unit};
+pub use admin::{create_workspace_unit, reseal_unit, revoke_key_unit, rotate_unit};
 use chain::{active_key, append, int, nullable, strings};
 pub use check::Check;
 use check::check_unit;
@@ -46,7 +46,7 @@ pub const DEFAULT_TTL_SECONDS: i64 = 300;
 /// The running service: the store, the key files, the signer and metrics.
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub keys: KeyFiles,
+    pub keys: KeyVault,
     pub metrics: Arc<Metrics>,
     pub signer: Arc<Signer>,
     /// How long an export waits for pending receipts before answering 503.
@@ -152,7 +152,7 @@ pub struct Answer {
 impl App {
     pub fn new(
         store: Arc<dyn Store>,
-        keys: KeyFiles,
+        keys: KeyVault,
         metrics: Arc<Metrics>,
         signer: Arc<Signer>,
         export_wait: Duration,
@@ -208,7 +208,7 @@ impl App {
     /// Run a unit that builds a reply; wake the signer when it appended receipts.
     async fn run(
         &self,
-        f: impl FnOnce(&mut dyn Tx) -> Result<Reply, Error> + Send + 'static,
+        f: impl FnMut(&mut dyn Tx) -> Result<Reply, Error> + Send + 'static,
     ) -> Result<Reply, Error> {
         let reply = store::transact(&*self.store, f).await?;
         if reply.receipts > 0 {
@@ -296,7 +296,7 @@ impl App {
             .run(move |tx| {
                 let now = now_ms();
                 idempotent(tx, &ws, idem.as_ref(), now, |tx| {
-                    check_unit(&app, tx, &ws, check, now)
+                    check_unit(&app, tx, &ws, &check, now)
                 })
             })
             .await?;
@@ -395,6 +395,13 @@ impl App {
         self.run(move |tx| {
             let now = now_ms();
             idempotent(tx, &ws, idem.as_ref(), now, |tx| {
+                let found = tx.pending(kind, &ws, &id)?.ok_or_else(|| not_found(&id))?;
+                let mut auth = tx
+                    .lock_authorization(&ws, &found.authorization_id)?
+                    .ok_or_else(|| Error::internal("pending item without its authorization"))?;
+                // Read again under the authorization's lock: a resolution of
+                // the same item that committed meanwhile (on another
+                // instance) is seen, so an item resolves only once.
                 let pending = tx.pending(kind, &ws, &id)?.ok_or_else(|| not_found(&id))?;
                 if pending.status != "pending" {
                     return Err(Error::conflict(
@@ -402,9 +409,6 @@ impl App {
                         format!("this {what} was already resolved ({})", pending.status),
                     ));
                 }
-                let mut auth = tx
-                    .lock_authorization(&ws, &pending.authorization_id)?
-                    .ok_or_else(|| Error::internal("pending item without its authorization"))?;
                 if auth.revoked_at_ms.is_some() {
                     return Err(Error::conflict(
                         "authorization_revoked",
@@ -491,7 +495,7 @@ impl App {
                 let bundle = Bundle {
                     bundle_id: req.bundle_id.clone(),
                     agent_id: req.agent_id.clone(),
-                    scopes,
+                    scopes: scopes.clone(),
                     requires_confirm_for: req.requires_confirm_for.clone(),
                     requires_escalation_for: req.requires_escalation_for.clone(),
                     escalation_targets: req.escalation_targets.clone(),

@@ -4,15 +4,20 @@
 //! changes and returns a value; the store runs it as one transaction and
 //! hands back its result only once the transaction is durable. A unit that
 //! returns an error is rolled back whole (nothing it did is stored), and
-//! the error goes back to the caller.
+//! the error goes back to the caller. A backend may run a unit more than
+//! once (after a serialization failure or a connection lost before the
+//! commit), so a unit must do nothing outside its transaction that a
+//! second run would repeat visibly: it builds its answer, the caller sends it.
 //!
 //! The SQLite backend ([`sqlite`]) runs units on one writer thread and
 //! commits many of them per fsync'd transaction (group commit), each in its
-//! own savepoint. A Postgres backend would run each unit in its own
-//! transaction on a pooled connection, with [`Tx::lock_authorization`] as
-//! `SELECT … FOR UPDATE` and [`Read::pending_receipts`] as a
-//! `FOR UPDATE SKIP LOCKED` claim. Nothing outside `store::sqlite` knows
-//! which backend runs; the suite in `store::tests` runs against each.
+//! own savepoint. The PostgreSQL backend ([`postgres`]) runs each unit in
+//! its own transaction on a pooled connection, with
+//! [`Tx::lock_authorization`] as `SELECT … FOR UPDATE`, the workspace key
+//! locks as advisory locks and [`Tx::claim_pending`] as a
+//! `FOR UPDATE SKIP LOCKED` claim, so several server instances can share
+//! one database. Nothing outside `store::sqlite` and `store::postgres`
+//! knows which backend runs; the suite in `store::tests` runs against each.
 
 use std::any::Any;
 
@@ -22,14 +27,16 @@ use crate::model::{
     StoredReceipt,
 };
 
+pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// What a unit returns: any value, or an error that rolls it back.
 pub type UnitResult = Result<Box<dyn Any + Send>, Error>;
-/// One transaction's work.
-pub type Unit = Box<dyn FnOnce(&mut dyn Tx) -> UnitResult + Send>;
+/// One transaction's work; a backend may run it again after a retryable
+/// failure (see the module documentation).
+pub type Unit = Box<dyn FnMut(&mut dyn Tx) -> UnitResult + Send>;
 /// A read-only look at one consistent snapshot.
 pub type ReadUnit = Box<dyn FnOnce(&mut dyn Read) -> UnitResult + Send>;
 /// Where a submitted unit's result arrives, once durable.
@@ -52,6 +59,11 @@ pub struct Unsigned {
     pub issued_at_ms: i64,
 }
 
+/// Signs a batch of pending receipts: returns `(receipt_id, sig)` for each
+/// it could sign. The [`Read`] is the claiming transaction's (a backend that
+/// keeps private keys in the database loads them through it).
+pub type SignBatch<'a> = &'a (dyn Fn(&mut dyn Read, &[Unsigned]) -> Vec<(String, String)> + Sync);
+
 /// The storage backend.
 pub trait Store: Send + Sync + 'static {
     /// Queue `unit` to run as one transaction. The ticket resolves with its
@@ -60,6 +72,17 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, unit: Unit) -> Ticket;
     /// Run `f` on a consistent read-only snapshot (blocking).
     fn read(&self, f: ReadUnit) -> UnitResult;
+    /// Sign up to `limit` pending receipts, oldest first, skipping those of
+    /// the keys in `skip_kids` (blocking): claim them, let `sign` sign them
+    /// and store the signatures. Two signers (two server instances) never
+    /// store a signature for the same receipt, and a signer that dies
+    /// midway leaves its receipts to the next. Returns how many it stored.
+    fn sign_pending(
+        &self,
+        limit: usize,
+        skip_kids: &[String],
+        sign: SignBatch<'_>,
+    ) -> Result<usize, Error>;
     /// Stop accepting units, finish those queued, close.
     fn close(&self);
 }
@@ -112,15 +135,25 @@ pub trait Read {
         workspace_id: &str,
         id: &str,
     ) -> Result<Option<Pending>, Error>;
-    /// Up to `limit` unsigned receipts, oldest first (all workspaces). A
-    /// backend with several signers claims them (`SKIP LOCKED`); two signers
-    /// holding the same receipt is harmless, since Ed25519 signatures are
-    /// deterministic and [`Tx::set_signatures`] fills only empty ones.
+    /// Up to `limit` unsigned receipts, oldest first (all workspaces), as
+    /// the snapshot sees them; signers claim them with [`Tx::claim_pending`]
+    /// instead.
     fn pending_receipts(&mut self, limit: usize) -> Result<Vec<Unsigned>, Error>;
     /// Unsigned receipts: all, or of one key.
     fn unsigned_count(&mut self, kid: Option<&str>) -> Result<u64, Error>;
-    /// Retired or revoked keys whose private file has not been destroyed yet.
+    /// Retired or revoked keys whose private half has not been destroyed yet.
     fn keys_to_destroy(&mut self) -> Result<Vec<KeyRecord>, Error>;
+    /// The sealed (encrypted) private half of `kid`, for a backend that
+    /// keeps private keys in the database; None once destroyed. Backends
+    /// that keep them elsewhere (SQLite: files) answer an error.
+    fn sealed_private_key(&mut self, kid: &str) -> Result<Option<String>, Error> {
+        let _ = kid;
+        Err(no_sealed_keys())
+    }
+    /// Every sealed private half not destroyed yet: `(kid, sealed)`.
+    fn sealed_private_keys(&mut self) -> Result<Vec<(String, String)>, Error> {
+        Err(no_sealed_keys())
+    }
     /// The latest issued_at (ms) among the workspace's receipts (every key's).
     fn max_issued_at(&mut self, workspace_id: &str) -> Result<Option<i64>, Error>;
     fn idempotent_response(
@@ -140,6 +173,14 @@ pub trait Tx: Read {
         now_ms: i64,
     ) -> Result<(), Error>;
     fn insert_key(&mut self, key: &KeyRecord) -> Result<(), Error>;
+    /// The workspace's keys, for appending a receipt with the active one:
+    /// held (shared) until the unit ends, so a rotation ([`Tx::lock_keys`])
+    /// waits for this unit to commit, and a unit that waited for a rotation
+    /// sees its new key.
+    fn keys_for_append(&mut self, workspace_id: &str) -> Result<Vec<KeyRecord>, Error>;
+    /// Exclusive use of the workspace's keys until the unit ends: waits for
+    /// every unit appending with them ([`Tx::keys_for_append`]) to end.
+    fn lock_keys(&mut self, workspace_id: &str) -> Result<(), Error>;
     /// Set a key's status, window end and whether its private half is gone.
     fn update_key(&mut self, key: &KeyRecord) -> Result<(), Error>;
     /// The authorization, locked until the unit ends (`FOR UPDATE`).
@@ -176,13 +217,37 @@ pub trait Tx: Read {
     fn insert_bundle(&mut self, workspace_id: &str, bundle: &Bundle) -> Result<bool, Error>;
     /// Fill in signatures of still-unsigned receipts; returns how many were filled.
     fn set_signatures(&mut self, signatures: &[(String, String)]) -> Result<u64, Error>;
+    /// Up to `limit` unsigned receipts, oldest first, not of `skip_kids`,
+    /// locked until the unit ends; receipts another unit holds are skipped
+    /// (`FOR UPDATE SKIP LOCKED`), so concurrent claims never overlap.
+    fn claim_pending(&mut self, limit: usize, skip_kids: &[String])
+    -> Result<Vec<Unsigned>, Error>;
+    /// Store the sealed private half of a key (a new key, or the same key
+    /// sealed anew); false if the key is unknown or its private half was
+    /// destroyed.
+    fn put_sealed_private_key(&mut self, kid: &str, sealed: &str) -> Result<bool, Error> {
+        let _ = (kid, sealed);
+        Err(no_sealed_keys())
+    }
+    /// Destroy the sealed private half of a retired or revoked key, if no
+    /// unsigned receipt of it is left, and mark it destroyed; returns
+    /// whether it did.
+    fn destroy_sealed_private_key(&mut self, kid: &str) -> Result<bool, Error> {
+        let _ = kid;
+        Err(no_sealed_keys())
+    }
 }
 
-/// Run `f` as one unit and wait (async) for its durable result.
-pub async fn transact<T, F>(store: &dyn Store, f: F) -> Result<T, Error>
+fn no_sealed_keys() -> Error {
+    Error::internal("this storage backend keeps private keys outside the database")
+}
+
+/// Run `f` as one unit and wait (async) for its durable result. `f` may
+/// run more than once (see the module documentation).
+pub async fn transact<T, F>(store: &dyn Store, mut f: F) -> Result<T, Error>
 where
     T: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    F: FnMut(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
 {
     let ticket = store.submit(Box::new(move |tx| {
         f(tx).map(|v| Box::new(v) as Box<dyn Any + Send>)
@@ -191,10 +256,10 @@ where
 }
 
 /// [`transact`] for threads outside the async runtime.
-pub fn transact_blocking<T, F>(store: &dyn Store, f: F) -> Result<T, Error>
+pub fn transact_blocking<T, F>(store: &dyn Store, mut f: F) -> Result<T, Error>
 where
     T: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
+    F: FnMut(&mut dyn Tx) -> Result<T, Error> + Send + 'static,
 {
     let ticket = store.submit(Box::new(move |tx| {
         f(tx).map(|v| Box::new(v) as Box<dyn Any + Send>)

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{PendingKind, Read, ReadUnit, Store, Ticket, Tx, Unit, UnitResult, Unsigned};
+use super::{
+    PendingKind, Read, ReadUnit, SignBatch, Store, Ticket, Tx, Unit, UnitResult, Unsigned,
+};
 use crate::Error;
 use crate::model::{
     Authorization, Bundle, IdempotentResponse, KeyRecord, NewReceipt, Pending, ScopeState,
@@ -114,6 +116,25 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Run `f` on a pooled read connection (query_only).
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = open_connection(&self.path)?;
+                c.execute_batch("PRAGMA query_only=ON;").map_err(db)?;
+                c
+            }
+        };
+        let r = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        r
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), Error> {
@@ -204,7 +225,7 @@ fn run_batch(conn: &Connection, batch: Vec<Job>) {
             Err(e) => Err(db(e)),
             Ok(()) => {
                 let mut tx = Conn(conn);
-                let unit = job.unit;
+                let mut unit = job.unit;
                 let r =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || unit(&mut tx)))
                         .unwrap_or_else(|_| Err(Error::internal("a unit panicked")));
@@ -263,24 +284,38 @@ impl Store for SqliteStore {
     }
 
     fn read(&self, f: ReadUnit) -> UnitResult {
-        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => {
-                let c = open_connection(&self.path)?;
-                c.execute_batch("PRAGMA query_only=ON;").map_err(db)?;
-                c
+        self.with_reader(|conn| {
+            conn.execute_batch("BEGIN").map_err(db)?;
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut Conn(conn))))
+                .unwrap_or_else(|_| Err(Error::internal("a read panicked")));
+            let _ = conn.execute_batch("COMMIT");
+            r
+        })
+    }
+
+    /// One writer, so no claims are needed: the pending receipts are read
+    /// on a snapshot, signed off the writer thread (which keeps committing
+    /// checks meanwhile), and the signatures stored by one unit.
+    fn sign_pending(
+        &self,
+        limit: usize,
+        skip_kids: &[String],
+        sign: SignBatch<'_>,
+    ) -> Result<usize, Error> {
+        let sigs = self.with_reader(|conn| {
+            conn.execute_batch("BEGIN").map_err(db)?;
+            let pending = Conn(conn).unsigned(limit, skip_kids);
+            let _ = conn.execute_batch("COMMIT");
+            let pending = pending?;
+            if pending.is_empty() {
+                return Ok(Vec::new());
             }
-        };
-        conn.execute_batch("BEGIN").map_err(db)?;
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut Conn(&conn))))
-            .unwrap_or_else(|_| Err(Error::internal("a read panicked")));
-        let _ = conn.execute_batch("COMMIT");
-        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < READERS {
-            pool.push(conn);
+            Ok(sign(&mut Conn(conn), &pending))
+        })?;
+        if sigs.is_empty() {
+            return Ok(0);
         }
-        r
+        super::transact_blocking(self, move |tx| tx.set_signatures(&sigs)).map(|n| n as usize)
     }
 
     fn close(&self) {

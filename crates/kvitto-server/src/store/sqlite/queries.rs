@@ -5,6 +5,45 @@ use super::*;
 /// A connection inside a transaction (the writer's) or a snapshot (a reader's).
 pub(super) struct Conn<'c>(pub(super) &'c Connection);
 
+impl Conn<'_> {
+    /// Up to `limit` unsigned receipts, oldest first per key, none of `skip_kids`.
+    pub(super) fn unsigned(
+        &self,
+        limit: usize,
+        skip_kids: &[String],
+    ) -> Result<Vec<Unsigned>, Error> {
+        let mut s = self
+            .0
+            .prepare_cached(
+                "SELECT receipt_id, kid, payload, issued_at_ms FROM receipts WHERE sig IS NULL \
+                 ORDER BY kid, receipt_id",
+            )
+            .map_err(db)?;
+        let rows = s
+            .query_map([], |r| {
+                Ok(Unsigned {
+                    receipt_id: r.get(0)?,
+                    kid: r.get(1)?,
+                    payload: r.get(2)?,
+                    issued_at_ms: r.get(3)?,
+                })
+            })
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let u = row.map_err(db)?;
+            if skip_kids.contains(&u.kid) {
+                continue;
+            }
+            out.push(u);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn key_row(r: &Row<'_>) -> rusqlite::Result<KeyRecord> {
     Ok(KeyRecord {
         kid: r.get(0)?,
@@ -291,24 +330,7 @@ impl Read for Conn<'_> {
     }
 
     fn pending_receipts(&mut self, limit: usize) -> Result<Vec<Unsigned>, Error> {
-        let mut s = self
-            .0
-            .prepare_cached(
-                "SELECT receipt_id, kid, payload, issued_at_ms FROM receipts WHERE sig IS NULL \
-                 ORDER BY kid, receipt_id LIMIT $1",
-            )
-            .map_err(db)?;
-        let rows = s
-            .query_map([limit as i64], |r| {
-                Ok(Unsigned {
-                    receipt_id: r.get(0)?,
-                    kid: r.get(1)?,
-                    payload: r.get(2)?,
-                    issued_at_ms: r.get(3)?,
-                })
-            })
-            .map_err(db)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db)
+        self.unsigned(limit, &[])
     }
 
     fn unsigned_count(&mut self, kid: Option<&str>) -> Result<u64, Error> {
@@ -412,6 +434,16 @@ impl Tx for Conn<'_> {
             ],
         )
         .map(drop)
+    }
+
+    fn keys_for_append(&mut self, workspace_id: &str) -> Result<Vec<KeyRecord>, Error> {
+        // The writer thread holds the database's write lock for the whole
+        // transaction: no rotation can run beside this unit.
+        self.keys(workspace_id)
+    }
+
+    fn lock_keys(&mut self, _workspace_id: &str) -> Result<(), Error> {
+        Ok(())
     }
 
     fn update_key(&mut self, k: &KeyRecord) -> Result<(), Error> {
@@ -594,6 +626,15 @@ impl Tx for Conn<'_> {
             params![workspace_id, b.bundle_id, json, b.created_at_ms],
         )?;
         Ok(n == 1)
+    }
+
+    fn claim_pending(
+        &mut self,
+        limit: usize,
+        skip_kids: &[String],
+    ) -> Result<Vec<Unsigned>, Error> {
+        // One writer: nothing else can hold these receipts.
+        self.unsigned(limit, skip_kids)
     }
 
     fn set_signatures(&mut self, signatures: &[(String, String)]) -> Result<u64, Error> {
