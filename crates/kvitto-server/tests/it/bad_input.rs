@@ -4,9 +4,8 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-#[test]
-fn bad_requests_answer_4xx_with_a_code_and_store_nothing() {
-    let s = Server::start();
+fn bad_requests_answer_4xx_with_a_code_and_store_nothing(b: Backend) {
+    let s = Server::start(b);
     let a = s.authorize(json!({"user_id": "u", "agent_id": "a", "scopes": ["x"]}));
     let auth = format!("Bearer {}", s.creds.api_key);
     let json_h = [
@@ -145,3 +144,5 @@ fn bad_requests_answer_4xx_with_a_code_and_store_nothing() {
     let all = s.export_query(&s.creds.api_key, "since=2000-01-01T00:00:00Z");
     assert_eq!(payloads(&all).len(), 1);
 }
+
+on_both_backends!(bad_requests_answer_4xx_with_a_code_and_store_nothing,);

@@ -1,18 +1,36 @@
-//! Starting the server binary on a temporary data directory, and an HTTP client.
+//! Starting the server binary on a fresh storage of either backend (a
+//! temporary data directory, or a new database on the test PostgreSQL
+//! cluster), more instances on the same database, and an HTTP client.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use kvitto_core::{ExportReport, KeySet};
 use serde_json::{Value, json};
 
+use crate::pgcluster::{self, Cluster};
+
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_kvitto-server");
 
 /// Generous bound for anything that only fails on a real hang.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
+
+/// Which storage backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Whether PostgreSQL tests run here (else a message says why not, or a
+/// panic when KVITTO_REQUIRE_POSTGRES=1).
+pub(crate) fn postgres(test: &str) -> bool {
+    pgcluster::available(test)
+}
 
 /// A workspace's credentials, from `init` / `workspace create --format json`.
 #[derive(Debug, Clone)]
@@ -37,27 +55,90 @@ fn creds(out: &[u8]) -> Creds {
     }
 }
 
-/// A running server on its own data directory; killed when dropped.
+/// Where a server's state lives.
+#[derive(Clone)]
+pub(crate) enum Storage {
+    /// A SQLite data directory.
+    Dir(PathBuf),
+    /// A PostgreSQL database, the KEK every instance gets, and its cluster.
+    Db {
+        url: String,
+        kek: String,
+        cluster: Arc<Cluster>,
+    },
+}
+
+/// A running server instance on its storage; killed when dropped.
 pub(crate) struct Server {
-    pub(crate) dir: tempfile::TempDir,
+    pub(crate) backend: Backend,
+    pub(crate) storage: Storage,
+    /// Holds the data directory (SQLite) until the server is dropped.
+    _dir: tempfile::TempDir,
     pub(crate) base: String,
     pub(crate) creds: Creds,
     pub(crate) child: Option<Child>,
     pub(crate) http: reqwest::blocking::Client,
 }
 
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(PATIENCE)
+        .build()
+        .unwrap()
+}
+
+fn random_kek() -> String {
+    let key: [u8; 32] = kvitto_server::ids::random().unwrap();
+    kvitto_server::ids::hex(&key)
+}
+
 impl Server {
-    pub(crate) fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
+    /// `init` a fresh storage of `backend` and serve it.
+    pub(crate) fn start(backend: Backend) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = match backend {
+            Backend::Sqlite => Storage::Dir(dir.path().join("data")),
+            Backend::Postgres => {
+                let cluster = pgcluster::shared("the PostgreSQL backend")
+                    .expect("PostgreSQL (check common::postgres first)");
+                Storage::Db {
+                    url: cluster.new_database(),
+                    kek: random_kek(),
+                    cluster,
+                }
+            }
+        };
+        Server::init_and_serve(backend, storage, dir)
     }
 
-    /// `init` a fresh data directory and serve it.
-    pub(crate) fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let out = Command::new(BIN)
-            .args(["init", "--format", "json", "--data"])
-            .arg(&data)
+    /// `init` a new database on `cluster` and serve it.
+    pub(crate) fn start_on(cluster: Arc<Cluster>) -> Server {
+        let storage = Storage::Db {
+            url: cluster.new_database(),
+            kek: random_kek(),
+            cluster,
+        };
+        Server::init_and_serve(Backend::Postgres, storage, tempfile::tempdir().unwrap())
+    }
+
+    fn init_and_serve(backend: Backend, storage: Storage, dir: tempfile::TempDir) -> Server {
+        let mut s = Server {
+            backend,
+            storage,
+            _dir: dir,
+            base: String::new(),
+            creds: Creds {
+                workspace_id: String::new(),
+                api_key: String::new(),
+                kid: String::new(),
+            },
+            child: None,
+            http: client(),
+        };
+        let out = s
+            .cmd()
+            .args(["init", "--format", "json"])
+            .args(s.storage_args())
             .output()
             .unwrap();
         assert!(
@@ -65,26 +146,109 @@ impl Server {
             "init: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let creds = creds(&out.stdout);
+        s.creds = creds(&out.stdout);
+        s.serve();
+        s
+    }
+
+    /// Another instance serving the same database (PostgreSQL).
+    pub(crate) fn instance(&self) -> Server {
+        assert_eq!(
+            self.backend,
+            Backend::Postgres,
+            "one server per data directory"
+        );
         let mut s = Server {
-            dir,
+            backend: self.backend,
+            storage: self.storage.clone(),
+            _dir: tempfile::tempdir().unwrap(),
             base: String::new(),
-            creds,
+            creds: self.creds.clone(),
             child: None,
-            http: reqwest::blocking::Client::builder()
-                .timeout(PATIENCE)
-                .build()
-                .unwrap(),
+            http: client(),
         };
         s.serve();
         s
     }
 
-    /// Start (or restart) `serve` on the data directory.
+    /// The arguments naming the storage.
+    pub(crate) fn storage_args(&self) -> Vec<OsString> {
+        match &self.storage {
+            Storage::Dir(d) => vec!["--data".into(), d.into()],
+            Storage::Db { url, .. } => vec![
+                "--database".into(),
+                url.into(),
+                "--db-pool-size".into(),
+                "8".into(),
+            ],
+        }
+    }
+
+    /// The server binary with the storage's environment (the KEK), and
+    /// nothing of the caller's.
+    pub(crate) fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        for v in [
+            "KVITTO_DATA",
+            "KVITTO_DATABASE_URL",
+            "KVITTO_KEK",
+            "KVITTO_KEK_FILE",
+            "KVITTO_PREVIOUS_KEK",
+            "KVITTO_PREVIOUS_KEK_FILE",
+        ] {
+            c.env_remove(v);
+        }
+        if let Storage::Db { kek, .. } = &self.storage {
+            c.env("KVITTO_KEK", kek);
+        }
+        c
+    }
+
+    /// Open the storage directly, as the CLI would (beside running servers).
+    pub(crate) fn open_storage(&self) -> kvitto_server::server::Storage {
+        use kvitto_server::kek::{Kek, KekRing};
+        use kvitto_server::server::Backend as B;
+        let backend = match &self.storage {
+            Storage::Dir(d) => B::Sqlite(d.clone()),
+            Storage::Db { url, kek, .. } => B::Postgres {
+                options: kvitto_server::store::postgres::PgOptions::new(url.clone()),
+                keks: KekRing::new(Kek::parse(kek, "test").unwrap(), None),
+            },
+        };
+        kvitto_server::server::Storage::open(&backend).unwrap()
+    }
+
+    /// Whether the private half of `kid` still exists (a file, or sealed in the database).
+    pub(crate) fn private_key_present(&self, kid: &str) -> bool {
+        match &self.storage {
+            Storage::Dir(d) => d.join("keys").join(format!("{kid}.key")).exists(),
+            Storage::Db { .. } => {
+                let st = self.open_storage();
+                let k = kid.to_owned();
+                let present = kvitto_server::store::read_blocking(&*st.store, move |r| {
+                    r.sealed_private_key(&k).map(|s| s.is_some())
+                })
+                .unwrap();
+                st.store.close();
+                present
+            }
+        }
+    }
+
+    /// The cluster of a PostgreSQL server.
+    pub(crate) fn cluster(&self) -> Arc<Cluster> {
+        match &self.storage {
+            Storage::Db { cluster, .. } => cluster.clone(),
+            Storage::Dir(_) => panic!("not PostgreSQL"),
+        }
+    }
+
+    /// Start (or restart) `serve` on the storage.
     pub(crate) fn serve(&mut self) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(self.data())
+        let mut child = self
+            .cmd()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(self.storage_args())
             .env("KVITTO_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -138,15 +302,26 @@ impl Server {
         }
     }
 
+    /// A counter or gauge of this instance's /metrics.
+    pub(crate) fn metric(&self, name: &str) -> f64 {
+        let (_, m) = self.raw("GET", "/metrics", &[], vec![]);
+        m.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    /// Another workspace in the same data directory (the server may run).
+    /// Another workspace in the same storage (the server may run).
     pub(crate) fn new_workspace(&self) -> Creds {
-        let out = Command::new(BIN)
-            .args(["workspace", "create", "--format", "json", "--data"])
-            .arg(self.data())
+        let out = self
+            .cmd()
+            .args(["workspace", "create", "--format", "json"])
+            .args(self.storage_args())
             .output()
             .unwrap();
         assert!(
@@ -314,6 +489,17 @@ pub(crate) fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-pub(crate) fn exists(p: &Path) -> bool {
-    p.exists()
+/// Run `f(i)` on `n` threads at once; their results in order.
+pub(crate) fn parallel<T: Send + 'static>(
+    n: usize,
+    f: impl Fn(usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = Arc::new(f);
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let f = f.clone();
+            std::thread::spawn(move || f(i))
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
 }

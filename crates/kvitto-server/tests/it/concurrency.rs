@@ -7,20 +7,8 @@ use serde_json::json;
 
 use crate::common::*;
 
-fn parallel<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
-    let f = Arc::new(f);
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let f = f.clone();
-            std::thread::spawn(move || f(i))
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
-}
-
-#[test]
-fn sixty_four_parallel_checks_on_one_authorization() {
-    let s = Arc::new(Server::start());
+fn sixty_four_parallel_checks_on_one_authorization(b: Backend) {
+    let s = Arc::new(Server::start(b));
     // The daily limit binds on one scope, the budget on the other.
     let limited = s.authorize(json!({"user_id": "u", "agent_id": "a",
         "scopes": [{"name": "send", "constraints": {"max_per_day": 20}}]}));
@@ -80,9 +68,8 @@ fn sixty_four_parallel_checks_on_one_authorization() {
     }
 }
 
-#[test]
-fn parallel_checks_across_authorizations() {
-    let s = Arc::new(Server::start());
+fn parallel_checks_across_authorizations(b: Backend) {
+    let s = Arc::new(Server::start(b));
     let auths: Vec<String> = (0..8)
         .map(|i| {
             s.authorize(json!({"user_id": format!("u{i}"), "agent_id": "a", "scopes": ["x", "y"]}))
@@ -105,3 +92,8 @@ fn parallel_checks_across_authorizations() {
         assert_eq!(c.receipts, 41, "{}", c.authorization_id);
     }
 }
+
+on_both_backends!(
+    sixty_four_parallel_checks_on_one_authorization,
+    parallel_checks_across_authorizations,
+);

@@ -10,9 +10,8 @@ use serde_json::json;
 
 use crate::common::*;
 
-#[test]
-fn kill_nine_during_load_loses_nothing_told() {
-    let mut s = Server::start();
+fn kill_nine_during_load_loses_nothing_told(b: Backend) {
+    let mut s = Server::start(b);
     let auths: Vec<String> = (0..4)
         .map(|i| s.authorize(json!({"user_id": format!("u{i}"), "agent_id": "a", "scopes": ["x"]})))
         .collect();
@@ -88,20 +87,24 @@ fn kill_nine_during_load_loses_nothing_told() {
     assert_valid(&s.verify(&s.export(&auths[0])));
 }
 
-#[test]
-fn sigterm_drains_and_exits_zero() {
-    let mut s = Server::start();
+fn sigterm_drains_and_exits_zero(b: Backend) {
+    let mut s = Server::start(b);
     let a = s.authorize(json!({"user_id": "u", "agent_id": "a", "scopes": ["x"]}));
     for _ in 0..50 {
         s.check(&a, &["x"], None);
     }
     assert_eq!(s.terminate(), Some(0));
     // Opened directly: nothing pending.
-    let dir = kvitto_server::server::DataDir::open(&s.data()).unwrap();
+    let st = s.open_storage();
     let pending =
-        kvitto_server::store::read_blocking(&*dir.store, |r| r.unsigned_count(None)).unwrap();
+        kvitto_server::store::read_blocking(&*st.store, |r| r.unsigned_count(None)).unwrap();
     assert_eq!(pending, 0);
-    kvitto_server::store::Store::close(&*dir.store);
+    st.store.close();
     s.serve();
     assert_valid(&s.verify(&s.export(&a)));
 }
+
+on_both_backends!(
+    kill_nine_during_load_loses_nothing_told,
+    sigterm_drains_and_exits_zero,
+);

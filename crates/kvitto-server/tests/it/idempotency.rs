@@ -5,9 +5,8 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-#[test]
-fn retries_return_the_first_response_and_write_nothing() {
-    let s = Server::start();
+fn retries_return_the_first_response_and_write_nothing(b: Backend) {
+    let s = Server::start(b);
     let a = s.authorize(json!({"user_id": "u", "agent_id": "a",
         "scopes": [{"name": "send", "constraints": {"max_per_day": 3}}], "budget_limit_micros": 100}));
     let post = |key: &str, body: &Value| {
@@ -66,3 +65,5 @@ fn retries_return_the_first_response_and_write_nothing() {
     let all = s.export_query(&s.creds.api_key, "since=2000-01-01T00:00:00Z");
     assert_eq!(kvitto_core::verify_export(&all, &[], true).chains.len(), 2);
 }
+
+on_both_backends!(retries_return_the_first_response_and_write_nothing,);

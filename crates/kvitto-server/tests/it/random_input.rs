@@ -68,9 +68,8 @@ fn value(r: &mut Rng, depth: u32) -> Value {
     }
 }
 
-#[test]
-fn whatever_is_accepted_verifies() {
-    let s = Server::start();
+fn whatever_is_accepted_verifies(b: Backend) {
+    let s = Server::start(b);
     let a = s.authorize(json!({"user_id": "u", "agent_id": "a", "scopes": ["x"]}));
     let mut r = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut accepted, mut rejected) = (0, 0);
@@ -106,3 +105,5 @@ fn whatever_is_accepted_verifies() {
     assert_valid(&s.verify(&export));
     assert_eq!(payloads(&export).len(), accepted + 1);
 }
+
+on_both_backends!(whatever_is_accepted_verifies,);

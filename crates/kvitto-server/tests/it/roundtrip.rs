@@ -22,9 +22,8 @@ fn expect(results: &Value, scope: &str, d: &str, reason: &str) -> Value {
     results[scope].clone()
 }
 
-#[test]
-fn every_path_round_trips() {
-    let s = Server::start();
+fn every_path_round_trips(b: Backend) {
+    let s = Server::start(b);
     let user = kvitto_server::email_hmac(b"test pepper", "alice@example.com");
     let a = s.authorize(json!({
         "user_id": user,
@@ -286,18 +285,14 @@ fn every_path_round_trips() {
     assert_eq!(old["status"], "retired");
     assert_eq!(old["not_after"], rot["at"]);
     assert!(old.get("d").is_none());
-    let old_file = s.data().join("keys").join(format!("{}.key", s.creds.kid));
     eventually("the retired private key destroyed", || {
-        (!exists(&old_file)).then_some(())
+        (!s.private_key_present(&s.creds.kid)).then_some(())
     });
-    assert!(exists(
-        &s.data().join("keys").join(format!("{new_kid}.key"))
-    ));
+    assert!(s.private_key_present(&new_kid));
 }
 
-#[test]
-fn a_rejected_confirmation_denies_once() {
-    let s = Server::start();
+fn a_rejected_confirmation_denies_once(b: Backend) {
+    let s = Server::start(b);
     let a = s.authorize(json!({
         "user_id": "u_1", "agent_id": "agent", "scopes": ["pay", "read"],
         "requires_confirm_for": ["pay"]
@@ -325,9 +320,8 @@ fn a_rejected_confirmation_denies_once() {
     assert!(!report.chains[0].closed);
 }
 
-#[test]
-fn past_expires_at_every_check_denies_with_a_receipt() {
-    let s = Server::start();
+fn past_expires_at_every_check_denies_with_a_receipt(b: Backend) {
+    let s = Server::start(b);
     // No assertion needs the authorization still valid, so a slow machine
     // only waits longer.
     let soon = kvitto_server::clock::rfc3339_ms(kvitto_server::clock::now_ms() + 1500);
@@ -356,9 +350,8 @@ fn past_expires_at_every_check_denies_with_a_receipt() {
     assert_valid(&s.verify(&all));
 }
 
-#[test]
-fn bundles_fill_in_agent_and_scopes() {
-    let s = Server::start();
+fn bundles_fill_in_agent_and_scopes(b: Backend) {
+    let s = Server::start(b);
     let (st, b) = s.post(
         "/v1/bundles",
         &json!({
@@ -405,3 +398,10 @@ fn bundles_fill_in_agent_and_scopes() {
         (400, Some("invalid_member"))
     );
 }
+
+on_both_backends!(
+    every_path_round_trips,
+    a_rejected_confirmation_denies_once,
+    past_expires_at_every_check_denies_with_a_receipt,
+    bundles_fill_in_agent_and_scopes,
+);
