@@ -54,10 +54,38 @@ fn show_value(v: Option<&Value>) -> String {
     }
 }
 
+/// The records of `file` as `verify` reads them (`.gz` decompressed,
+/// framed by the core), stopping at the second: inspect shows one.
+fn read_records(file: &str) -> io::Result<Vec<kvitto_core::Record>> {
+    let path = (file != "-").then(|| std::path::PathBuf::from(file));
+    if path.as_ref().is_some_and(|p| p.is_dir()) {
+        return Err(io::Error::other(
+            "is a directory; inspect shows one receipt",
+        ));
+    }
+    let input = kvitto_report::Input {
+        name: file.to_owned(),
+        path,
+        error: None,
+    };
+    let mut reader = kvitto_report::open(&input)?;
+    let mut records = Vec::new();
+    kvitto_report::read_records(
+        &mut *reader,
+        &|| false,
+        &mut |r| {
+            records.push(r);
+            records.len() < 2
+        },
+        &mut |_| {},
+    )?;
+    Ok(records)
+}
+
 /// `kvitto inspect`: one receipt for people; with --keys, verified too.
 pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
-    let bytes = match read_input(file) {
-        Ok(b) => b,
+    let records = match read_records(file) {
+        Ok(records) => records,
         Err(e) => {
             eprint_error("io_error", &format!("{file}: {e}"));
             return Ok(EXIT_USAGE);
@@ -79,6 +107,20 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
         };
         match keys::load(source, &key_args.fetch, pin) {
             Ok(doc) => {
+                let ws = doc.loaded.keys.workspace_id();
+                if let Some(first) = docs
+                    .iter()
+                    .find(|d: &&keys::Doc| d.loaded.keys.workspace_id() == ws)
+                {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "kvitto: error: --keys {} and --keys {} are both for workspace {}: give one key document per workspace",
+                        escape(&first.source),
+                        escape(source),
+                        escape(ws)
+                    );
+                    return Ok(EXIT_USAGE);
+                }
                 keysets.push(doc.loaded.keys.clone());
                 docs.push(doc);
             }
@@ -91,19 +133,17 @@ pub(crate) fn inspect(file: &str, key_args: &KeyArgs) -> io::Result<u8> {
 
     // Framed exactly as `verify` frames it (section 9), and judged by the
     // same function: one receipt.
-    let records = kvitto_core::records(&bytes);
     let record = match records.as_slice() {
         [one] => one,
         [] => {
             eprint_error("no_receipts", &format!("{file}: no receipt in the input"));
             return Ok(EXIT_USAGE);
         }
-        many => {
+        _ => {
             eprint_error(
                 "io_error",
                 &format!(
-                    "{file} holds {} receipts; inspect shows one (use kvitto verify for exports)",
-                    many.len()
+                    "{file} holds more than one receipt; inspect shows one (use kvitto verify for exports)"
                 ),
             );
             return Ok(EXIT_USAGE);

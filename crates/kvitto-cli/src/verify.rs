@@ -2,6 +2,7 @@
 //! receipts in parallel batches, check chains, report in input order, and
 //! choose the exit code.
 
+use std::collections::BTreeSet;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,7 +55,8 @@ struct Run<'a, W: Write> {
     /// Entries for the summary's key list (refetched documents appended).
     key_report: Vec<KeyEntry>,
     keysets: SharedKeys,
-    refetched: bool,
+    /// Documents (by index) already fetched again for an unknown kid.
+    refetched: BTreeSet<usize>,
     session: Session,
     trouble: Trouble,
 }
@@ -122,14 +124,15 @@ impl<W: Write> Run<'_, W> {
     }
 
     fn chains(&mut self) -> io::Result<()> {
-        for chain in self.session.finish_chains() {
-            if self.args.quiet || (!self.json() && chain.ok) {
+        let (json, quiet, p) = (self.json(), self.args.quiet, self.paint);
+        // Each chain's line is written as it is checked, never all held.
+        for chain in self.session.chains() {
+            if quiet || (!json && chain.ok) {
                 continue;
             }
-            if self.json() {
-                self.line(Line::Chain(chain))?;
+            if json {
+                report::json_line(&mut self.out, &Line::Chain(chain))?;
             } else {
-                let p = self.paint;
                 writeln!(
                     self.out,
                     "chain {}: {}: {}",
@@ -156,40 +159,50 @@ impl<W: Write> Run<'_, W> {
         }
         let (now, sets) = self.keysets.current();
         if generation < now {
-            // Verified (ahead, in parallel) before the refetch: again with the new sets.
+            // Judged (ahead, in parallel) before a refetch: again with the new sets.
             rejudge(items, outcomes, &sets);
+        }
+        // The documents of the workspaces whose receipts name a kid they
+        // lack, each fetched again at most once.
+        let wanted: BTreeSet<&str> = outcomes
+            .iter()
+            .filter_map(|o| match o.error() {
+                Some(Error::UnknownKid { workspace_id, .. }) => Some(workspace_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let todo: Vec<usize> = (0..self.docs.len())
+            .filter(|i| {
+                !self.refetched.contains(i)
+                    && wanted.contains(self.docs[*i].loaded.keys.workspace_id())
+            })
+            .collect();
+        if todo.is_empty() {
             return Ok(());
         }
-        if self.refetched {
-            return Ok(());
-        }
-        self.refetched = true;
         let mut new_sets = sets.as_ref().clone();
         let mut changed = false;
-        let fetched: Vec<_> = self
-            .docs
-            .iter()
-            .map(|doc| doc.loader.refetch(&doc.source))
-            .collect();
-        let mut failed = Vec::new();
-        for ((doc, set), result) in self.docs.iter_mut().zip(&mut new_sets).zip(fetched) {
-            match result {
+        for i in todo {
+            self.refetched.insert(i);
+            let doc = &mut self.docs[i];
+            match doc.loader.refetch(&doc.source) {
                 Ok(Some(loaded)) => {
                     self.key_report.push(key_entry(&doc.source, &loaded));
-                    *set = loaded.keys.clone();
+                    new_sets[i] = loaded.keys.clone();
                     doc.loaded = loaded;
                     changed = true;
                 }
                 Ok(None) => {}
-                Err(e) => failed.push((doc.source.clone(), e)),
+                Err(e) => {
+                    let source = doc.source.clone();
+                    let message = format!(
+                        "refetching {source} for an unknown kid failed: {e}; the receipts of workspace {} signed by a kid its first copy lacks stay unknown_kid",
+                        doc.loaded.keys.workspace_id()
+                    );
+                    self.error(e.code(), &message, Some(&source))?;
+                    self.trouble.refetch_failed.push(source);
+                }
             }
-        }
-        for (source, e) in failed {
-            let message = format!(
-                "refetching {source} for an unknown kid failed: {e}; receipts signed by a kid the first copy lacks stay unknown_kid"
-            );
-            self.error(e.code(), &message, Some(&source))?;
-            self.trouble.refetch_failed.push(source);
         }
         if changed {
             let new_sets = self.keysets.replace(new_sets);
@@ -204,12 +217,14 @@ impl<W: Write> Run<'_, W> {
         }
         let p = self.paint;
         let t = &self.trouble;
-        let verdict = if t.keys_unloaded || summary.invalid > 0 || summary.chains.broken > 0 {
+        let failed = t.keys_unloaded
+            || summary.invalid > 0
+            || summary.chains.broken > 0
+            || summary.receipts == 0;
+        let verdict = if failed {
             p.red("FAILED")
         } else if !summary.complete {
             p.yellow("INCOMPLETE")
-        } else if summary.receipts == 0 {
-            p.red("FAILED")
         } else {
             p.green("OK")
         };
@@ -311,7 +326,7 @@ pub(crate) fn run(args: VerifyArgs) -> io::Result<u8> {
         docs: Vec::new(),
         key_report: Vec::new(),
         keysets: SharedKeys::new(Vec::new()),
-        refetched: false,
+        refetched: BTreeSet::new(),
         session: Session::new(args.chains),
         trouble: Trouble::default(),
     };
@@ -327,6 +342,13 @@ fn usage(message: &str) -> u8 {
 
 fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
     let args = run.args;
+    // From the start, so that Ctrl-C always ends with a summary.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupted);
+        // If a handler cannot be set (another one exists), Ctrl-C just ends the process.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
     if args.keys.keys.is_empty() {
         return Ok(usage("--keys is required (a key document file or URL)"));
     }
@@ -345,15 +367,6 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         let pin: Option<Hash> = pins.get(i).copied();
         match keys::load(source, &args.keys.fetch, pin) {
             Ok(doc) => {
-                let ws = doc.loaded.keys.workspace_id();
-                if let Some(first) = run.docs.iter().find(|d| d.loaded.keys.workspace_id() == ws) {
-                    return Ok(usage(&format!(
-                        "--keys {} and --keys {} are both for workspace {}: give one key document per workspace",
-                        escape(&first.source),
-                        escape(source),
-                        escape(ws)
-                    )));
-                }
                 run.key_report.push(key_entry(&doc.source, &doc.loaded));
                 sets.push(doc.loaded.keys.clone());
                 run.docs.push(doc);
@@ -369,6 +382,21 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         run.summary(&summary, Stop::End)?;
         return Ok(EXIT_KEYS);
     }
+    // One document per workspace: a second would be silently unused.
+    for (i, doc) in run.docs.iter().enumerate() {
+        let ws = doc.loaded.keys.workspace_id();
+        if let Some(first) = run.docs[..i]
+            .iter()
+            .find(|d| d.loaded.keys.workspace_id() == ws)
+        {
+            return Ok(usage(&format!(
+                "--keys {} and --keys {} are both for workspace {}: give one key document per workspace",
+                escape(&first.source),
+                escape(&doc.source),
+                escape(ws)
+            )));
+        }
+    }
     run.keysets = SharedKeys::new(sets);
 
     run.inputs = kvitto_report::expand(&args.inputs);
@@ -376,12 +404,6 @@ fn drive<W: Write>(run: &mut Run<'_, W>) -> io::Result<u8> {
         run.session.source(input.name.clone());
     }
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // If a handler cannot be set (another one exists), Ctrl-C just ends the process.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
     // Three stages side by side (kvitto-report's pipeline): the reader
     // frames inputs into batches, the verifier judges a batch on all cores
     // while this thread reports the batch before it, in input order.

@@ -100,7 +100,7 @@ struct Group {
     folded: usize,
     duplicates: u64,
     receipts: u64,
-    first_invalid: Option<Invalid>,
+    first_invalid: Option<Box<Invalid>>,
 }
 
 impl Group {
@@ -115,12 +115,12 @@ impl Group {
             }
             Outcome::Invalid { error, ids } => {
                 if self.first_invalid.is_none() {
-                    self.first_invalid = Some(Invalid {
+                    self.first_invalid = Some(Box::new(Invalid {
                         position,
                         place,
                         receipt_id: ids.receipt_id.clone(),
                         error: error.clone(),
-                    });
+                    }));
                 }
             }
         }
@@ -139,7 +139,7 @@ impl Group {
     fn report(mut self, authorization_id: String, mixed: Option<Error>) -> ChainReport {
         self.fold();
         let head = self.links.last().map(|l| (l.seq, l.hash));
-        let (result, invalid_at) = match self.first_invalid {
+        let (result, invalid_at) = match self.first_invalid.map(|b| *b) {
             Some(bad) => (
                 Err(Error::ChainInvalidReceipt {
                     position: usize::try_from(bad.position).unwrap_or(usize::MAX),
@@ -249,13 +249,15 @@ fn chain_of(outcomes: impl Iterator<Item = Outcome>) -> ChainReport {
 }
 
 /// Groups receipts by authorization as they stream past, then checks every
-/// chain. Memory grows by one [`Link`] per valid receipt (exact duplicates
-/// folded away), nothing per invalid one but the first of its chain, and
-/// one entry per authorization.
+/// chain. Memory grows by one [`Link`] (a hundred bytes) per valid receipt
+/// (exact duplicates folded away), nothing per invalid one but the first of
+/// its chain, and one entry per authorization (its id, kept once, and a
+/// few dozen bytes).
 #[derive(Debug, Default)]
 pub struct ChainSet {
-    groups: BTreeMap<String, usize>,
-    chains: Vec<(String, Group)>,
+    /// Each authorization's index in `groups` (order of first appearance).
+    index: BTreeMap<Box<str>, usize>,
+    groups: Vec<Group>,
     ungrouped: u64,
     added: u64,
 }
@@ -276,15 +278,15 @@ impl ChainSet {
             self.ungrouped += 1;
             return;
         };
-        let slot = match self.groups.get(id) {
+        let slot = match self.index.get(id) {
             Some(&slot) => slot,
             None => {
-                self.groups.insert(String::from(id), self.chains.len());
-                self.chains.push((String::from(id), Group::default()));
-                self.chains.len() - 1
+                self.index.insert(Box::from(id), self.groups.len());
+                self.groups.push(Group::default());
+                self.groups.len() - 1
             }
         };
-        self.chains[slot].1.add(position, place, outcome);
+        self.groups[slot].add(position, place, outcome);
     }
 
     /// Receipts that could not be placed in any chain.
@@ -292,12 +294,27 @@ impl ChainSet {
         self.ungrouped
     }
 
-    /// Check every chain, in order of first appearance.
-    pub fn finish(self) -> Vec<ChainReport> {
-        self.chains
+    /// Chains so far.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Check every chain, in order of first appearance, one at a time as
+    /// the iterator is taken (a report need not hold them all).
+    pub fn finish(self) -> impl Iterator<Item = ChainReport> {
+        let mut ids: Vec<Option<Box<str>>> = Vec::new();
+        ids.resize_with(self.groups.len(), || None);
+        for (id, slot) in self.index {
+            ids[slot] = Some(id);
+        }
+        self.groups
             .into_iter()
-            .map(|(id, group)| group.report(id, None))
-            .collect()
+            .zip(ids)
+            .map(|(group, id)| group.report(String::from(id.as_deref().unwrap_or("")), None))
     }
 }
 

@@ -29,8 +29,8 @@ pub enum Error {
     UnsupportedVersion { version: i64 },
     /// The receipt's workspace has no key document here.
     WorkspaceMismatch { receipt: String, keys: String },
-    /// The key document has no Ed25519 key with this kid.
-    UnknownKid { kid: String },
+    /// The key document of the receipt's workspace has no Ed25519 key with this kid.
+    UnknownKid { kid: String, workspace_id: String },
     /// `sig` is not canonical unpadded base64url of 64 bytes.
     BadSignatureEncoding { reason: &'static str },
     /// The Ed25519 signature does not verify under strict rules.
@@ -184,9 +184,10 @@ impl fmt::Display for Error {
                 f,
                 "receipt is from workspace {receipt:?} but the key document is for {keys:?}"
             ),
-            Error::UnknownKid { kid } => {
-                write!(f, "no Ed25519 key with kid {kid:?} in the key document")
-            }
+            Error::UnknownKid { kid, workspace_id } => write!(
+                f,
+                "no Ed25519 key with kid {kid:?} in the key document of workspace {workspace_id:?}"
+            ),
             Error::BadSignatureEncoding { reason } => write!(f, "sig: {reason}"),
             Error::SignatureInvalid { kid } => {
                 write!(f, "signature does not verify under key {kid:?}")

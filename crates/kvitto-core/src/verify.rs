@@ -109,6 +109,7 @@ fn check<'k>(bytes: &[u8], keysets: &'k [KeySet]) -> Result<(Value, Header, Hash
         })?;
     let key = keys.key(&header.kid).ok_or_else(|| Error::UnknownKid {
         kid: header.kid.clone(),
+        workspace_id: header.workspace_id.clone(),
     })?;
     let sig_bytes =
         b64::decode::<64>(sig).map_err(|e| Error::BadSignatureEncoding { reason: e.reason() })?;

@@ -38,6 +38,25 @@ fn weight(record: &Record) -> usize {
     }
 }
 
+/// Receipts over this size are judged one at a time: parsing one builds a
+/// tree many times its size, and memory should not grow with the cores.
+const BIG: usize = 64 * 1024;
+
+/// Judge a batch: small receipts in parallel on every core, big ones one
+/// at a time; the outcomes in the batch's order.
+pub fn judge_batch(items: &[Item], keysets: &[KeySet]) -> Vec<Outcome> {
+    let big = |item: &Item| matches!(&item.record.body, Body::Text(t) if t.len() > BIG);
+    let mut outcomes: Vec<Option<Outcome>> = items
+        .par_iter()
+        .map(|item| (!big(item)).then(|| judge(&item.record.body, keysets)))
+        .collect();
+    items
+        .iter()
+        .zip(&mut outcomes)
+        .map(|(item, slot)| slot.take().unwrap_or_else(|| judge(&item.record.body, keysets)))
+        .collect()
+}
+
 /// The key sets the verifier judges with. A caller may replace them (a key
 /// document fetched again for an unknown kid); each replacement starts a
 /// new generation, so the caller can tell which batches were judged with
@@ -129,10 +148,7 @@ impl Pipeline {
                 let out = match msg {
                     Framed::Batch(items, bytes_read) => {
                         let (generation, sets) = keys.current();
-                        let outcomes = items
-                            .par_iter()
-                            .map(|item| judge(&item.record.body, &sets))
-                            .collect();
+                        let outcomes = judge_batch(&items, &sets);
                         Judged::Batch {
                             items,
                             outcomes,

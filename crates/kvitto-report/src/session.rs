@@ -75,32 +75,36 @@ impl Session {
         }
     }
 
-    /// Check every chain (in order of first appearance) and count them.
-    /// Empty without chains, or when called again.
-    pub fn finish_chains(&mut self) -> Vec<ChainLine> {
-        let Some(chains) = self.chains.take() else {
-            return Vec::new();
-        };
-        self.counts.ungrouped = chains.ungrouped();
-        let reports = chains.finish();
-        for r in &reports {
-            self.counts.total += 1;
+    /// Check every chain (in order of first appearance) and count them,
+    /// one at a time as the lines are taken: a report never holds all the
+    /// chains' lines. Empty without chains, or when called again.
+    pub fn chains(&mut self) -> impl Iterator<Item = ChainLine> + '_ {
+        let set = self.chains.take();
+        if let Some(set) = &set {
+            self.counts.ungrouped = set.ungrouped();
+        }
+        let sources = &self.sources;
+        let counts = &mut self.counts;
+        set.into_iter().flat_map(ChainSet::finish).map(move |r| {
+            counts.total += 1;
             match (&r.result, r.closed) {
                 (Ok(()), true) => {
-                    self.counts.intact += 1;
-                    self.counts.closed += 1;
+                    counts.intact += 1;
+                    counts.closed += 1;
                 }
                 (Ok(()), false) => {
-                    self.counts.intact += 1;
-                    self.counts.open += 1;
+                    counts.intact += 1;
+                    counts.open += 1;
                 }
-                (Err(_), _) => self.counts.broken += 1,
+                (Err(_), _) => counts.broken += 1,
             }
-        }
-        reports
-            .iter()
-            .map(|r| ChainLine::new(r, &self.sources))
-            .collect()
+            ChainLine::new(&r, sources)
+        })
+    }
+
+    /// [`Session::chains`], all at once.
+    pub fn finish_chains(&mut self) -> Vec<ChainLine> {
+        self.chains().collect()
     }
 
     /// The summary line. `complete`: every input was read to its end.

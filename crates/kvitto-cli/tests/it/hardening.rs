@@ -454,3 +454,105 @@ fn text_names_array_elements_and_ungrouped_receipts() {
         "{summary}"
     );
 }
+
+/// Only the document of a workspace whose receipt names a kid it lacks is
+/// fetched again; another document's failing server changes nothing.
+#[test]
+fn only_the_document_lacking_a_kid_is_refetched() {
+    let t = Setup::new();
+    let k2 = key("ws_a", 7);
+    let kb = key("ws_b", 3);
+    let a = KeyServer::sequence(vec![doc("ws_a", &[&t.key]), doc("ws_a", &[&t.key, &k2])]);
+    let b = KeyServer::new(doc("ws_b", &[&kb]));
+    b.set_sequence(vec![Some(doc("ws_b", &[&kb])), None]);
+    let mut lines = t.lines.clone();
+    lines.extend(chain(&kb, "ws_b", "auth_b", 2, false, "tool:b"));
+    lines.push(chain(&k2, "ws_a", "auth_new", 2, false, "tool:n")[1].clone());
+    let export = t.scratch.write("two.jsonl", jsonl(&lines));
+    let (url_a, url_b) = (a.url(), b.url());
+    let r = t.scratch.run(
+        &[
+            "verify",
+            "--keys",
+            &url_a,
+            "--keys",
+            &url_b,
+            "--allow-insecure-localhost",
+            "--cache-ttl",
+            "0",
+            "--format",
+            "json",
+            "--quiet",
+            s(&export),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!((a.hits(), b.hits()), (2, 1));
+    assert!(r.of_type("error").is_empty(), "{r:?}");
+    assert_eq!(r.summary()["valid"], lines.len());
+}
+
+/// A key document that fails, and two for one workspace: the failure wins
+/// (exit 3), with its summary line.
+#[test]
+fn a_key_error_wins_over_a_usage_error() {
+    let t = Setup::new();
+    let bad = t.scratch.write("bad.json", "{");
+    let good = t.scratch.write("good.jsonl", jsonl(&t.lines));
+    let r = t.scratch.run(
+        &[
+            "verify",
+            "--keys",
+            s(&bad),
+            "--keys",
+            t.keys_arg(),
+            "--keys",
+            t.keys_arg(),
+            "--format",
+            "json",
+            s(&good),
+        ],
+        None,
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.of_type("error")[0]["code"], "keys_invalid");
+    assert_eq!(r.summary()["receipts"], 0);
+}
+
+/// inspect reads what verify reads (`.gz` too), one document per workspace.
+#[test]
+fn inspect_reads_gz_and_refuses_two_documents_for_one_workspace() {
+    let t = Setup::new();
+    let one = t.scratch.write("one.json.gz", gz(format!("{}\n", t.lines[0]).as_bytes()));
+    let r = t
+        .scratch
+        .run(&["inspect", s(&one), "--keys", t.keys_arg()], None);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("verdict          valid"), "{r:?}");
+    let other = t.scratch.write("other.json", doc("ws_a", &[&key("ws_a", 9)]));
+    let r = t.scratch.run(
+        &["inspect", s(&one), "--keys", s(&other), "--keys", t.keys_arg()],
+        None,
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("both for workspace ws_a"), "{r:?}");
+    let two = t.scratch.write("two.jsonl", jsonl(&t.lines[..2]));
+    let r = t.scratch.run(&["inspect", s(&two)], None);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("more than one receipt"), "{r:?}");
+}
+
+/// No receipt at all is FAILED, even when an input could not be read.
+#[test]
+fn nothing_read_is_failed_not_incomplete() {
+    let t = Setup::new();
+    let empty = t.scratch.write("empty.jsonl", "\n");
+    let missing = t.scratch.path("missing.jsonl");
+    let r = t
+        .scratch
+        .run(&["verify", "--keys", t.keys_arg(), s(&empty), s(&missing)], None);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stdout.starts_with("FAILED: 0 receipts"), "{r:?}");
+    assert!(r.stdout.contains("1 input could not be read"), "{r:?}");
+}

@@ -132,6 +132,12 @@ enum Mode {
 
 #[derive(Debug, Default)]
 struct Pending {
+    /// Where the line the first value starts on (or the current line of
+    /// white space before it) begins, and how many of its white-space
+    /// bytes were not held: past 1 MiB + 1 they only count (such a line,
+    /// if the input is JSON Lines, is too long to hold anyway).
+    line_start: u64,
+    lead_dropped: u64,
     scanner: Option<Scanner>,
     /// Absolute offset of the first value's first byte.
     origin: u64,
@@ -301,12 +307,18 @@ impl Framer {
             if let Some(last_lf) = memchr::memrchr(b'\n', &rest[..upto]) {
                 self.line += memchr::memchr_iter(b'\n', &rest[..upto]).count() as u64;
                 self.pos = p.scanned + last_lf as u64 + 1;
+                p.line_start = self.pos;
+                p.lead_dropped = 0;
             }
             let root = p.scanned + upto as u64;
+            // A long run of white space on the first value's line: count it
+            // instead of holding it.
+            let lead = p.lead_dropped + (root - self.pos);
+            if lead > MAX_SIZE as u64 + 1 {
+                p.lead_dropped = lead;
+                self.pos = root;
+            }
             match first {
-                // A line of white space longer than the window: undecided.
-                Some(_) if root - self.pos >= window => return self.decide_lines(),
-                None if end - self.pos > window => return self.decide_lines(),
                 Some(_) => {
                     p.origin = root;
                     p.root_line = self.line;
@@ -368,8 +380,20 @@ impl Framer {
 
     /// The input is JSON Lines, from the line the first value starts on.
     fn decide_lines(&mut self) -> Step {
-        self.take_pending();
-        self.mode = Mode::Lines(None);
+        let p = self.take_pending();
+        // A first line whose leading white space was only counted goes on
+        // as a line too long to hold.
+        let long = (p.lead_dropped > 0).then(|| {
+            Box::new(LongLine {
+                offset: p.line_start,
+                line: self.line,
+                size: p.lead_dropped,
+                all_ws: true,
+                last: b' ',
+                lenient: LenientReader::new(),
+            })
+        });
+        self.mode = Mode::Lines(long);
         Step::Again
     }
 
@@ -407,8 +431,18 @@ impl Framer {
                 let p = self.take_pending();
                 self.read_array(p)
             }
-            // A complete value and a window of white space after it.
-            Some((true, _)) => self.decide_value(),
+            // A complete value and a window of white space after it: one
+            // value, unless a line has ended since (then JSON Lines, which
+            // frames a one-line first value the same way).
+            Some((true, _)) => {
+                let end = p.origin + p.scanner.as_ref().and_then(Scanner::end).unwrap_or(0);
+                let (from, to) = (self.at(end.min(p.scanned)), self.at(p.scanned));
+                if memchr::memchr(b'\n', &self.buf[from..to]).is_some() {
+                    self.decide_lines()
+                } else {
+                    self.decide_value()
+                }
+            }
             Some((false, Some(_))) => {
                 let p = self.take_pending();
                 self.read_big_value(p)

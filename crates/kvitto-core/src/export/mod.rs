@@ -183,7 +183,11 @@ pub fn verify_export(input: &[u8], keysets: &[KeySet], chains: bool) -> ExportRe
     let ungrouped = set.ungrouped();
     ExportReport {
         records,
-        chains: if chains { set.finish() } else { Vec::new() },
+        chains: if chains {
+            set.finish().collect()
+        } else {
+            Vec::new()
+        },
         ungrouped,
     }
 }

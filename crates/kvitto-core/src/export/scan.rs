@@ -9,10 +9,11 @@ pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// Deepest nesting the scanner follows. A value nested deeper cannot be
-/// framed: the scanner reports it as not JSON (such a value is over 1 MiB,
-/// so it could never be a receipt).
-pub const MAX_NESTING: u64 = 1 << 20;
+/// Deepest nesting the scanner follows: 2^24 levels, a bit each (2 MiB).
+/// A value nested deeper is over 16 MiB (the framing window), and the
+/// scanner reports it as not JSON; everything the framer decides within
+/// its window is therefore exact.
+pub const MAX_NESTING: u64 = 1 << 24;
 
 /// What an incremental grammar scan has found so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
