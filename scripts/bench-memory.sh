@@ -26,6 +26,12 @@ KEYS="$DIR/keys.json"
 if [ ! -s "$DIR/export.jsonl" ]; then
     target/release/xtask gen-export --lines 200000 --out "$DIR/export.jsonl" --keys-out "$KEYS"
 fi
+# 300,000 authorizations of one receipt each: --chains at its costliest.
+if [ ! -s "$DIR/singles-300k.jsonl" ]; then
+    target/release/xtask gen-export --lines 300000 --authorizations 300000 \
+        --out "$DIR/singles-300k.jsonl" --keys-out "$DIR/singles-keys.json"
+    cmp -s "$DIR/singles-keys.json" "$KEYS" || { echo "gen-export keys differ" >&2; exit 1; }
+fi
 
 echo "== generating inputs (once) ==" >&2
 python3 - "$DIR" <<'PY'
@@ -75,6 +81,11 @@ def many_big_lines(n):
 def deep(total):
     yield b"[" * total
 
+def distinct(n, pad=b""):
+    # Invalid receipts, each of its own authorization (a chain apiece).
+    for i in range(n):
+        yield b'{"payload":{"authorization_id":"a%d%s","receipt_id":"r%d%s"}}\n' % (i, pad, i, pad)
+
 write("spread-90MB.json", spread(90 << 20))
 write("spread-90MB.json.gz", spread(90 << 20), gz=True)
 write("numbers-20MB.json", numbers(20 << 20))
@@ -83,6 +94,8 @@ write("spaces-100MB.json", spaces(100 << 20))
 write("long-line-200MB.jsonl.gz", long_line(200 << 20), gz=True)
 write("big-lines-300x1MiB.jsonl.gz", many_big_lines(300), gz=True)
 write("deep-50MB.json.gz", deep(50 << 20), gz=True)
+write("distinct-1M.jsonl.gz", distinct(1_000_000), gz=True)
+write("distinct-long-1M.jsonl.gz", distinct(1_000_000, b"x" * 120), gz=True)
 PY
 
 # run INPUT [FLAGS...]: prints "receipts invalid seconds rss_mb"
@@ -109,7 +122,7 @@ first_code() {
 }
 
 printf '%-30s %10s | %9s %9s %7s %8s | %8s | %s\n' input bytes receipts invalid seconds rss_MiB chains_MiB first_code
-for f in export.jsonl spread-90MB.json spread-90MB.json.gz numbers-20MB.json numbers-100MB.json.gz \
+for f in export.jsonl singles-300k.jsonl distinct-1M.jsonl.gz distinct-long-1M.jsonl.gz spread-90MB.json spread-90MB.json.gz numbers-20MB.json numbers-100MB.json.gz \
          spaces-100MB.json long-line-200MB.jsonl.gz big-lines-300x1MiB.jsonl.gz deep-50MB.json.gz; do
     path="$DIR/$f"
     size=$(stat -c %s "$path")

@@ -108,6 +108,11 @@ impl Group {
         self.receipts += 1;
         match outcome {
             Outcome::Valid(v) => {
+                if self.links.capacity() == 0 {
+                    // Most authorizations hold a few receipts: don't let
+                    // the first push reserve room for four.
+                    self.links.reserve_exact(1);
+                }
                 self.links.push(Link::from(v));
                 if self.links.len() >= 1024 && self.links.len() >= 2 * self.folded {
                     self.fold();
