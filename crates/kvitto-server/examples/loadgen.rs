@@ -4,15 +4,25 @@
 //! ```sh
 //! cargo build --release -p kvitto-server --bins --examples
 //! target/release/examples/loadgen --duration 20 --connections 64
+//! target/release/examples/loadgen --postgres --instances 3 --duration 20 --connections 64
+//! KVITTO_KEK=… target/release/examples/loadgen --database postgres://…/empty_db --instances 2
 //! ```
 //!
-//! It initializes a temporary data directory, starts the `kvitto-server`
-//! binary next to it (target/release) on 127.0.0.1, creates authorizations,
-//! then keeps `--connections` keep-alive connections busy with checks for
-//! `--duration` seconds, sampling /metrics every second. Prints JSON lines
-//! (`sample` per second, then `summary`) on stdout.
+//! It initializes a temporary data directory (SQLite), or a database on a
+//! throwaway PostgreSQL cluster it starts itself (`--postgres`, Debian's
+//! binaries, see tests/support/pgcluster.rs), or an empty database of
+//! yours (`--database URL`, with `KVITTO_KEK` or a generated KEK); starts
+//! `--instances` `kvitto-server` processes (target/release) on 127.0.0.1
+//! (several only on PostgreSQL), creates authorizations, then keeps
+//! `--connections` keep-alive connections busy with checks for
+//! `--duration` seconds, connection c talking to instance c mod N (what a
+//! round-robin load balancer does), sampling /metrics every second. Prints
+//! JSON lines (`sample` per second, then `summary`) on stdout.
 
-use std::process::{Command, Stdio};
+#[path = "../tests/support/pgcluster.rs"]
+mod pgcluster;
+
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,6 +34,10 @@ struct Args {
     connections: usize,
     authorizations: usize,
     server: Option<String>,
+    postgres: bool,
+    database: Option<String>,
+    instances: usize,
+    pool_size: usize,
 }
 
 fn args() -> Args {
@@ -32,6 +46,10 @@ fn args() -> Args {
         connections: 64,
         authorizations: 64,
         server: None,
+        postgres: false,
+        database: None,
+        instances: 1,
+        pool_size: 16,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,8 +59,13 @@ fn args() -> Args {
             "--connections" => a.connections = val().parse().expect("count"),
             "--authorizations" => a.authorizations = val().parse().expect("count"),
             "--server" => a.server = Some(val()),
+            "--postgres" => a.postgres = true,
+            "--database" => a.database = Some(val()),
+            "--instances" => a.instances = val().parse::<usize>().expect("count").clamp(1, 8),
+            "--pool-size" => a.pool_size = val().parse().expect("count"),
             other => panic!(
-                "unknown flag {other} (--duration S --connections N --authorizations N --server BIN)"
+                "unknown flag {other} (--duration S --connections N --authorizations N --server BIN \
+                 --postgres | --database URL, --instances N --pool-size N)"
             ),
         }
     }
@@ -98,10 +121,45 @@ async fn main() {
                 .join("kvitto-server")
         });
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
+    // The storage: a data directory, or a PostgreSQL database (ours or the caller's).
+    let cluster = a
+        .postgres
+        .then(|| pgcluster::Cluster::start(&[], |_| Vec::new()));
+    let url = match (&cluster, &a.database) {
+        (Some(c), _) => Some(c.new_database()),
+        (None, Some(u)) => Some(u.clone()),
+        (None, None) => None,
+    };
+    assert!(
+        url.is_some() || a.instances == 1,
+        "several instances need PostgreSQL (--postgres or --database)"
+    );
+    let kek = std::env::var("KVITTO_KEK").unwrap_or_else(|_| {
+        let out = Command::new(&server)
+            .args(["kek", "generate"])
+            .output()
+            .expect("kek generate");
+        String::from_utf8(out.stdout)
+            .expect("hex")
+            .trim()
+            .to_owned()
+    });
+    let storage: Vec<String> = match &url {
+        Some(u) => vec![
+            "--database".into(),
+            u.clone(),
+            "--db-pool-size".into(),
+            a.pool_size.to_string(),
+        ],
+        None => vec![
+            "--data".into(),
+            dir.path().join("data").display().to_string(),
+        ],
+    };
     let out = Command::new(&server)
-        .args(["init", "--format", "json", "--data"])
-        .arg(&data)
+        .args(["init", "--format", "json"])
+        .args(&storage)
+        .env("KVITTO_KEK", &kek)
         .output()
         .expect("init");
     assert!(
@@ -111,24 +169,32 @@ async fn main() {
     );
     let creds: Value = serde_json::from_slice(&out.stdout).expect("init JSON");
     let key = creds["api_key"].as_str().expect("api_key").to_owned();
-    let mut child = Command::new(&server)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .env("KVITTO_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("listening line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening on …")
-        .to_owned();
+    let mut children: Vec<Child> = Vec::new();
+    let mut bases: Vec<String> = Vec::new();
+    for _ in 0..a.instances {
+        let mut child = Command::new(&server)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(&storage)
+            .env("KVITTO_KEK", &kek)
+            .env("KVITTO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("serve");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("listening line");
+        bases.push(
+            line.trim()
+                .strip_prefix("listening on ")
+                .expect("listening on …")
+                .to_owned(),
+        );
+        children.push(child);
+    }
+    let base = bases[0].clone();
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(a.connections)
@@ -159,7 +225,7 @@ async fn main() {
     for c in 0..a.connections {
         let (http, base, key, auths, stop, done, errors) = (
             http.clone(),
-            base.clone(),
+            bases[c % bases.len()].clone(),
             key.clone(),
             auths.clone(),
             stop.clone(),
@@ -206,10 +272,22 @@ async fn main() {
             .expect("text");
         let backlog = metric(&m, "kvitto_signer_backlog");
         peak_backlog = peak_backlog.max(backlog);
+        let mut signed = metric(&m, "kvitto_receipts_signed_total");
+        for b in &bases[1..] {
+            let m = http
+                .get(format!("{b}/metrics"))
+                .send()
+                .await
+                .expect("metrics");
+            signed += metric(
+                &m.text().await.expect("text"),
+                "kvitto_receipts_signed_total",
+            );
+        }
         println!(
             "{}",
             json!({"sample": s, "checks_per_s": n - last, "signer_backlog": backlog,
-            "signed_total": metric(&m, "kvitto_receipts_signed_total")})
+            "signed_total": signed})
         );
         last = n;
     }
@@ -249,6 +327,8 @@ async fn main() {
     println!(
         "{}",
         json!({"summary": {
+            "backend": if url.is_some() { "postgres" } else { "sqlite" },
+            "instances": a.instances,
             "connections": a.connections, "authorizations": a.authorizations, "seconds": elapsed,
             "checks": lat.len(), "errors": errors.load(Ordering::Relaxed),
             "checks_per_s": (lat.len() as f64 / elapsed).round(),
@@ -258,9 +338,12 @@ async fn main() {
                        "lag_p99_le_s": hist_quantile(&m, "kvitto_signing_lag_seconds", 0.99)},
         }})
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("server exit");
-    assert!(status.success(), "server exit: {status}");
+    for mut child in children {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = child.wait().expect("server exit");
+        assert!(status.success(), "server exit: {status}");
+    }
+    drop(cluster);
 }

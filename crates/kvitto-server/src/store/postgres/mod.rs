@@ -1,10 +1,11 @@
 //! The PostgreSQL backend: several server instances on one database.
 //!
 //! Each unit runs in its own `READ COMMITTED` transaction on a pooled
-//! connection (deadpool-postgres over tokio-postgres, on a small runtime of
-//! the store's own, so the store works the same from the server and from
-//! the CLI). What SQLite gets from its single writer, this backend gets
-//! from locks in the database:
+//! tokio-postgres connection (see [`pool`]: each connection is driven by
+//! the thread that uses it, so the store works the same from the server
+//! and from the CLI), on one of the store's unit threads; reads and
+//! signing run on the caller's thread. What SQLite gets from its single
+//! writer, this backend gets from locks in the database:
 //!
 //! - a chain's seq and prev: [`Tx::lock_authorization`] is `SELECT … FOR
 //!   UPDATE` on the authorization row, held until the unit commits, so the
@@ -30,20 +31,27 @@
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::error::SqlState;
 
 use super::{ReadUnit, SignBatch, Store, Ticket, Tx, Unit, UnitResult};
 use crate::Error;
 
 mod connect;
+mod pool;
 mod queries;
 
+use pool::{Conn, Pool};
 use queries::PgConn;
+
+/// A unit waiting for a unit thread.
+struct Job {
+    unit: Unit,
+    reply: tokio::sync::oneshot::Sender<UnitResult>,
+}
 
 /// Versioned migrations: (version, SQL), this backend's own history.
 /// Applied in one transaction under an advisory lock, so instances starting
@@ -206,7 +214,6 @@ pub(super) fn error_for(c: Class, e: &tokio_postgres::Error) -> Error {
 
 struct Inner {
     pool: Pool,
-    rt: Handle,
     retry_window: Duration,
     closed: AtomicBool,
     in_flight: Mutex<usize>,
@@ -224,7 +231,8 @@ enum Attempt<T> {
 /// The PostgreSQL store.
 pub struct PgStore {
     inner: Arc<Inner>,
-    runtime: Mutex<Option<Runtime>>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -235,53 +243,65 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
+const BEGIN_UNIT: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 impl PgStore {
     /// Connect (waiting up to the retry window for the database), check its
-    /// settings, apply migrations, and start the pool.
+    /// settings, apply migrations, and start the unit threads.
     pub fn open(opts: &PgOptions, mode: OpenMode) -> Result<Arc<PgStore>, Error> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .max_blocking_threads(opts.pool_size.max(1))
-            .thread_name("kvitto-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::internal(format!("cannot start the database runtime: {e}")))?;
         let (config, tls) = connect::config(opts)?;
         let target = connect::target(&config);
-        let rt = runtime.handle().clone();
-        let config = rt.block_on(connect::prepare(config, tls.clone(), opts, &target, mode))?;
-        let manager = Manager::from_config(
-            config,
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(opts.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(opts.retry_window))
-            .create_timeout(Some(Duration::from_secs(10)))
-            .recycle_timeout(Some(Duration::from_secs(5)))
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
-            .map_err(|e| Error::internal(format!("cannot build the connection pool: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot start a runtime: {e}")))?;
+        let config = rt.block_on(connect::prepare(config, tls.clone(), opts, &target, mode))?;
+        drop(rt);
+        let size = opts.pool_size.max(1);
+        let inner = Arc::new(Inner {
+            pool: Pool::new(config, tls, size, opts.retry_window),
+            retry_window: opts.retry_window,
+            closed: AtomicBool::new(false),
+            in_flight: Mutex::new(0),
+            idle: Condvar::new(),
+            target,
+        });
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut threads = Vec::with_capacity(size);
+        for i in 0..size {
+            let (inner, rx) = (inner.clone(), rx.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("kvitto-pg-{i}"))
+                .spawn(move || unit_loop(&inner, &rx))
+                .map_err(|e| Error::internal(format!("cannot start a unit thread: {e}")))?;
+            threads.push(t);
+        }
         Ok(Arc::new(PgStore {
-            inner: Arc::new(Inner {
-                pool,
-                rt,
-                retry_window: opts.retry_window,
-                closed: AtomicBool::new(false),
-                in_flight: Mutex::new(0),
-                idle: Condvar::new(),
-                target,
-            }),
-            runtime: Mutex::new(Some(runtime)),
+            inner,
+            jobs: Mutex::new(Some(tx)),
+            threads: Mutex::new(threads),
         }))
     }
 
     /// host:port/dbname of the database (no credentials).
     pub fn target(&self) -> &str {
         &self.inner.target
+    }
+}
+
+/// A unit thread: run queued units until the queue closes.
+fn unit_loop(inner: &Inner, rx: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let Job { mut unit, reply } = job;
+        let r = inner.run(&mut |tx| unit(tx));
+        inner.leave();
+        let _ = reply.send(r);
     }
 }
 
@@ -301,27 +321,6 @@ impl Inner {
         *n -= 1;
         if *n == 0 {
             self.idle.notify_all();
-        }
-    }
-
-    /// A pooled connection, or why not (transient: retry; else: give up).
-    fn connection(&self) -> Result<Object, (Error, bool)> {
-        match self.rt.block_on(self.pool.get()) {
-            Ok(c) => Ok(c),
-            Err(PoolError::Backend(e)) => {
-                let permanent = e.as_db_error().is_some_and(|db| {
-                    let c = db.code().code();
-                    // Bad credentials, no such database or role.
-                    c.starts_with("28") || c == "3D000"
-                });
-                Err((Error::unavailable(describe(&e)), !permanent))
-            }
-            Err(PoolError::Timeout(t)) => Err((
-                Error::unavailable(format!("no database connection became free ({t:?})")),
-                true,
-            )),
-            Err(PoolError::Closed) => Err((Error::ShuttingDown, false)),
-            Err(e) => Err((Error::unavailable(format!("database pool: {e}")), true)),
         }
     }
 
@@ -362,34 +361,24 @@ impl Inner {
     }
 
     fn attempt<T>(&self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<T, Error>) -> Attempt<T> {
-        let conn = match self.connection() {
+        let mut conn = match self.pool.get() {
             Ok(c) => c,
             Err((e, true)) => return Attempt::Again(e),
             Err((e, false)) => return Attempt::Done(Err(e)),
         };
-        if let Err(e) = self
-            .rt
-            .block_on(conn.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"))
-        {
-            let c = classify(&e);
-            discard(conn);
-            return if c.retryable() {
-                Attempt::Again(error_for(c, &e))
-            } else {
-                Attempt::Done(Err(error_for(c, &e)))
-            };
-        }
-        let mut tx = PgConn::new(&conn, &self.rt);
+        // BEGIN goes out with the unit's first statement (one round trip).
+        let mut tx = PgConn::new(&mut conn, BEGIN_UNIT);
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut tx)))
             .unwrap_or_else(|_| Err(Error::internal("a unit panicked")));
         // A failed statement aborts the transaction, whatever the unit did
         // with its error: never COMMIT after one (Postgres would answer a
         // COMMIT of an aborted transaction with a silent ROLLBACK).
         let failure = tx.failure();
+        let begun = tx.begun();
         drop(tx);
         match (r, failure) {
             (r, Some((class, error))) => {
-                self.end(conn, class);
+                self.end(conn, class, begun);
                 if class.retryable() {
                     Attempt::Again(error)
                 } else {
@@ -397,17 +386,22 @@ impl Inner {
                 }
             }
             (Err(e), None) => {
-                self.end(conn, Class::Fatal);
+                self.end(conn, Class::Fatal, begun);
                 Attempt::Done(Err(e))
             }
-            (Ok(v), None) => match self.rt.block_on(conn.batch_execute("COMMIT")) {
-                Ok(()) => Attempt::Done(Ok(v)),
-                Err(e) if e.as_db_error().is_some() => {
-                    // The server answered: the transaction is rolled back.
+            (Ok(v), None) if !begun => {
+                self.pool.put(conn);
+                Attempt::Done(Ok(v))
+            }
+            (Ok(v), None) => match conn.block_on(conn.client().batch_execute("COMMIT")) {
+                Ok(()) => {
+                    self.pool.put(conn);
+                    Attempt::Done(Ok(v))
+                }
+                Err(e) if e.as_db_error().is_some() && classify(&e) != Class::Reconnect => {
+                    // The server refused the commit: rolled back.
                     let c = classify(&e);
-                    if c == Class::Reconnect {
-                        discard(conn);
-                    }
+                    self.pool.put(conn);
                     if c.retryable() {
                         Attempt::Again(error_for(c, &e))
                     } else {
@@ -415,9 +409,14 @@ impl Inner {
                     }
                 }
                 Err(e) => {
+                    // The connection went away while the commit was on its
+                    // way (or the server ended the session while answering
+                    // it, as when it stops waiting for a synchronous
+                    // standby after a local commit): committed or not,
+                    // nobody here knows.
                     tracing::error!(error = %describe(&e), database = %self.target,
                         "the connection was lost during COMMIT: the outcome is unknown");
-                    discard(conn);
+                    self.pool.discard(conn);
                     Attempt::Done(Err(Error::OutcomeUnknown))
                 }
             },
@@ -426,52 +425,45 @@ impl Inner {
 
     /// Roll back; a connection that cannot, or whose failure was the
     /// connection's, leaves the pool.
-    fn end(&self, conn: Object, class: Class) {
-        if class == Class::Reconnect || self.rt.block_on(conn.batch_execute("ROLLBACK")).is_err() {
-            discard(conn);
+    fn end(&self, conn: Conn, class: Class, begun: bool) {
+        if class == Class::Reconnect {
+            return self.pool.discard(conn);
+        }
+        if !begun {
+            return self.pool.put(conn);
+        }
+        match conn.block_on(conn.client().batch_execute("ROLLBACK")) {
+            Ok(()) => self.pool.put(conn),
+            Err(_) => self.pool.discard(conn),
         }
     }
 
-    /// A read-only snapshot (REPEATABLE READ): retried until it begins, then `f` runs once.
+    /// A read-only snapshot (REPEATABLE READ): waits for a connection, then
+    /// `f` runs once.
     fn read<T>(&self, f: impl FnOnce(&mut PgConn<'_>) -> Result<T, Error>) -> Result<T, Error> {
         let started = Instant::now();
         let mut attempt = 0;
-        let conn = loop {
+        let mut conn = loop {
             attempt += 1;
-            let why = match self.connection() {
-                Ok(conn) => match self.rt.block_on(
-                    conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
-                ) {
-                    Ok(()) => break conn,
-                    Err(e) => {
-                        let c = classify(&e);
-                        discard(conn);
-                        if !c.retryable() {
-                            return Err(error_for(c, &e));
-                        }
-                        error_for(c, &e)
-                    }
-                },
-                Err((e, true)) => e,
+            match self.pool.get() {
+                Ok(c) => break c,
                 Err((e, false)) => return Err(e),
-            };
-            if !self.backoff(attempt, started, &why) {
-                return Err(why);
+                Err((e, true)) => {
+                    if !self.backoff(attempt, started, &e) {
+                        return Err(e);
+                    }
+                }
             }
         };
-        let mut tx = PgConn::new(&conn, &self.rt);
+        let mut tx = PgConn::new(&mut conn, BEGIN_READ);
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut tx)))
             .unwrap_or_else(|_| Err(Error::internal("a read panicked")));
         let failure = tx.failure();
+        let begun = tx.begun();
         drop(tx);
-        self.end(conn, failure.map_or(Class::Fatal, |(c, _)| c));
+        self.end(conn, failure.map_or(Class::Fatal, |(c, _)| c), begun);
         r
     }
-}
-
-/// Take a connection out of the pool for good (it closes when dropped).
-fn discard(conn: Object) {
-    drop(Object::take(conn));
 }
 
 /// The detail of an error for the log (internal messages included).
@@ -483,18 +475,21 @@ fn detail(e: &Error) -> String {
 }
 
 impl Store for PgStore {
-    fn submit(&self, mut unit: Unit) -> Ticket {
+    fn submit(&self, unit: Unit) -> Ticket {
         let (reply, ticket) = tokio::sync::oneshot::channel();
         if !self.inner.enter() {
             let _ = reply.send(Err(Error::ShuttingDown));
             return ticket;
         }
-        let inner = self.inner.clone();
-        self.inner.rt.spawn_blocking(move || {
-            let r = inner.run(&mut |tx| unit(tx));
-            inner.leave();
-            let _ = reply.send(r);
-        });
+        let job = Job { unit, reply };
+        let sent = match self.jobs.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(jobs) => jobs.send(job).map_err(|mpsc::SendError(job)| job),
+            None => Err(job),
+        };
+        if let Err(job) = sent {
+            self.inner.leave();
+            let _ = job.reply.send(Err(Error::ShuttingDown));
+        }
         ticket
     }
 
@@ -555,27 +550,10 @@ impl Store for PgStore {
                     .0;
             }
         }
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take();
+        for t in std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner())) {
+            let _ = t.join();
+        }
         self.inner.pool.close();
-        if let Some(rt) = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        if let Some(rt) = self
-            .runtime
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            rt.shutdown_background();
-        }
     }
 }

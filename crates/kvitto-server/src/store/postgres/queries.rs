@@ -1,14 +1,11 @@
 //! The SQL of every `Read` and `Tx` method on one pooled connection, inside
 //! a transaction (a unit's) or a read-only snapshot.
 
-use std::future::Future;
-
-use deadpool_postgres::{ClientWrapper, Object};
 use sha2::{Digest, Sha256};
-use tokio::runtime::Handle;
-use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{Row, Statement};
 
+use super::pool::Conn;
 use super::{Class, LOCK_CLASS, classify, error_for};
 use crate::Error;
 use crate::model::{
@@ -19,19 +16,26 @@ use crate::store::{PendingKind, Read, Tx, Unsigned};
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-/// A connection inside a transaction; remembers the first failed statement.
+/// A connection inside a transaction (a unit's, or a read-only snapshot):
+/// sends BEGIN with its first read, remembers the first failed statement,
+/// and keeps the scope states read with the authorization's lock.
 pub(in crate::store::postgres) struct PgConn<'c> {
-    client: &'c ClientWrapper,
-    rt: &'c Handle,
+    conn: &'c mut Conn,
+    /// BEGIN, until it is sent.
+    begin: Option<&'static str>,
     failure: Option<(Class, Error)>,
+    /// The scope states of the authorization locked last, read right after
+    /// its lock (so current), until this unit writes one.
+    states: Option<(String, Vec<ScopeState>)>,
 }
 
 impl<'c> PgConn<'c> {
-    pub(super) fn new(conn: &'c Object, rt: &'c Handle) -> PgConn<'c> {
+    pub(super) fn new(conn: &'c mut Conn, begin: &'static str) -> PgConn<'c> {
         PgConn {
-            client: conn,
-            rt,
+            conn,
+            begin: Some(begin),
             failure: None,
+            states: None,
         }
     }
 
@@ -41,43 +45,106 @@ impl<'c> PgConn<'c> {
         self.failure.take()
     }
 
-    fn run<T>(
-        &mut self,
-        fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, Error> {
-        if let Some((_, e)) = &self.failure {
-            return Err(e.clone());
-        }
-        self.rt.block_on(fut).map_err(|e| {
-            let class = classify(&e);
-            let err = error_for(class, &e);
-            self.failure = Some((class, err.clone()));
-            err
-        })
+    /// Whether BEGIN was sent (else there is nothing to commit).
+    pub(super) fn begun(&self) -> bool {
+        self.begin.is_none()
     }
 
+    fn fail(&mut self, e: &tokio_postgres::Error) -> Error {
+        let class = classify(e);
+        let err = error_for(class, e);
+        if self.failure.is_none() {
+            self.failure = Some((class, err.clone()));
+        }
+        err
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        match &self.failure {
+            Some((_, e)) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn prepared(&mut self, sql: &str) -> Result<Statement, Error> {
+        self.check()?;
+        self.conn.statement(sql).map_err(|e| self.fail(&e))
+    }
+
+    /// Reads: BEGIN (while not sent yet) and the query in one round trip.
+    /// Only reads are sent so: one that ran although BEGIN failed changed
+    /// nothing, and its answer is dropped with the failure.
     fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, Error> {
-        let c = self.client;
-        self.run(async move {
-            let st = c.prepare_cached(sql).await?;
-            c.query(&st, params).await
-        })
+        let st = self.prepared(sql)?;
+        let begin = self.begin.take();
+        let conn = &*self.conn;
+        let client = conn.client();
+        let r = conn.block_on(async {
+            match begin {
+                Some(b) => {
+                    let (x, y) = tokio::join!(client.batch_execute(b), client.query(&st, params));
+                    x.and(y)
+                }
+                None => client.query(&st, params).await,
+            }
+        });
+        r.map_err(|e| self.fail(&e))
     }
 
     fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, Error> {
-        let c = self.client;
-        self.run(async move {
-            let st = c.prepare_cached(sql).await?;
-            c.query_opt(&st, params).await
-        })
+        let mut rows = self.query(sql, params)?;
+        if rows.len() > 1 {
+            return Err(Error::internal(format!(
+                "postgres: {} rows where at most one was expected",
+                rows.len()
+            )));
+        }
+        Ok(rows.pop())
     }
 
+    /// Two reads in one round trip (with BEGIN while not sent yet), run
+    /// one after the other: the second sees what the first waited for.
+    fn query_pair(
+        &mut self,
+        (sql1, p1): (&str, Params<'_>),
+        (sql2, p2): (&str, Params<'_>),
+    ) -> Result<(Vec<Row>, Vec<Row>), Error> {
+        let (st1, st2) = (self.prepared(sql1)?, self.prepared(sql2)?);
+        let begin = self.begin.take();
+        let conn = &*self.conn;
+        let client = conn.client();
+        let r = conn.block_on(async {
+            match begin {
+                Some(b) => {
+                    let (x, y, z) = tokio::join!(
+                        client.batch_execute(b),
+                        client.query(&st1, p1),
+                        client.query(&st2, p2)
+                    );
+                    x.and(y).and_then(|y| z.map(|z| (y, z)))
+                }
+                None => {
+                    let (y, z) = tokio::join!(client.query(&st1, p1), client.query(&st2, p2));
+                    y.and_then(|y| z.map(|z| (y, z)))
+                }
+            }
+        });
+        r.map_err(|e| self.fail(&e))
+    }
+
+    /// A write: after BEGIN (on its own round trip if not sent yet: a
+    /// write must never run outside the transaction).
     fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Error> {
-        let c = self.client;
-        self.run(async move {
-            let st = c.prepare_cached(sql).await?;
-            c.execute(&st, params).await
-        })
+        let st = self.prepared(sql)?;
+        if let Some(b) = self.begin.take() {
+            let conn = &*self.conn;
+            let r = conn.block_on(conn.client().batch_execute(b));
+            r.map_err(|e| self.fail(&e))?;
+        }
+        let conn = &*self.conn;
+        let client = conn.client();
+        let r = conn.block_on(client.execute(&st, params));
+        r.map_err(|e| self.fail(&e))
     }
 
     fn count(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Error> {
@@ -147,6 +214,22 @@ fn receipt_row(r: &Row) -> Result<StoredReceipt, Error> {
         issued_at_ms: get(r, 4)?,
         payload: get(r, 5)?,
         sig: get(r, 6)?,
+    })
+}
+
+const SCOPE_STATES: &str = "SELECT scope, confirmed_until_ms, confirm_denied, escalation_grants, \
+     escalation_denied, day, allowed_today FROM scope_states \
+     WHERE authorization_id = $1 ORDER BY scope";
+
+fn scope_row(r: &Row) -> Result<ScopeState, Error> {
+    Ok(ScopeState {
+        scope: get(r, 0)?,
+        confirmed_until_ms: get(r, 1)?,
+        confirm_denied: get(r, 2)?,
+        escalation_grants: get::<i64>(r, 3)?.clamp(0, i64::from(u32::MAX)) as u32,
+        escalation_denied: get(r, 4)?,
+        day: get(r, 5)?,
+        allowed_today: get::<i64>(r, 6)?.max(0) as u64,
     })
 }
 
@@ -224,23 +307,13 @@ impl Read for PgConn<'_> {
     }
 
     fn scope_states(&mut self, authorization_id: &str) -> Result<Vec<ScopeState>, Error> {
-        let rows = self.query(
-            "SELECT scope, confirmed_until_ms, confirm_denied, escalation_grants, \
-             escalation_denied, day, allowed_today FROM scope_states \
-             WHERE authorization_id = $1 ORDER BY scope",
-            &[&authorization_id],
-        )?;
-        all(rows, |r| {
-            Ok(ScopeState {
-                scope: get(r, 0)?,
-                confirmed_until_ms: get(r, 1)?,
-                confirm_denied: get(r, 2)?,
-                escalation_grants: get::<i64>(r, 3)?.clamp(0, i64::from(u32::MAX)) as u32,
-                escalation_denied: get(r, 4)?,
-                day: get(r, 5)?,
-                allowed_today: get::<i64>(r, 6)?.max(0) as u64,
-            })
-        })
+        if let Some((id, states)) = &self.states
+            && id == authorization_id
+        {
+            return Ok(states.clone());
+        }
+        let rows = self.query(SCOPE_STATES, &[&authorization_id])?;
+        all(rows, scope_row)
     }
 
     fn receipt(
@@ -470,17 +543,23 @@ impl Tx for PgConn<'_> {
     }
 
     fn keys_for_append(&mut self, workspace_id: &str) -> Result<Vec<KeyRecord>, Error> {
-        // The lock first, the read in a statement of its own: under READ
-        // COMMITTED that statement sees a rotation that committed while
-        // this unit waited for the lock.
+        // The lock, then the read in a statement of its own (in the same
+        // round trip): under READ COMMITTED that statement sees a rotation
+        // that committed while this unit waited for the lock.
         let (class, n) = keys_lock(workspace_id);
-        self.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", &[&class, &n])?;
-        self.keys(workspace_id)
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM signing_keys WHERE workspace_id = $1 ORDER BY not_before_ms, kid"
+        );
+        let (_, keys) = self.query_pair(
+            ("SELECT pg_advisory_xact_lock_shared($1, $2)", &[&class, &n]),
+            (&sql, &[&workspace_id]),
+        )?;
+        all(keys, key_row)
     }
 
     fn lock_keys(&mut self, workspace_id: &str) -> Result<(), Error> {
         let (class, n) = keys_lock(workspace_id);
-        self.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&class, &n])
+        self.query("SELECT pg_advisory_xact_lock($1, $2)", &[&class, &n])
             .map(drop)
     }
 
@@ -497,13 +576,20 @@ impl Tx for PgConn<'_> {
         workspace_id: &str,
         id: &str,
     ) -> Result<Option<Authorization>, Error> {
+        // The lock, and in the same round trip the scope states, read once
+        // it is held: nobody else changes them until this unit ends.
         let sql = format!(
             "SELECT {AUTH_COLUMNS} FROM authorizations WHERE authorization_id = $1 \
              AND workspace_id = $2 FOR UPDATE"
         );
-        self.query_opt(&sql, &[&id, &workspace_id])?
-            .map(|r| auth_row(&r))
-            .transpose()
+        let (auth, states) =
+            self.query_pair((&sql, &[&id, &workspace_id]), (SCOPE_STATES, &[&id]))?;
+        let auth = match auth.first() {
+            Some(r) => auth_row(r)?,
+            None => return Ok(None),
+        };
+        self.states = Some((auth.id.clone(), all(states, scope_row)?));
+        Ok(Some(auth))
     }
 
     fn insert_authorization(&mut self, a: &Authorization) -> Result<(), Error> {
@@ -548,6 +634,7 @@ impl Tx for PgConn<'_> {
     }
 
     fn put_scope_state(&mut self, authorization_id: &str, s: &ScopeState) -> Result<(), Error> {
+        self.states = None;
         let grants = i64::from(s.escalation_grants);
         let allowed = s.allowed_today as i64;
         self.execute(
