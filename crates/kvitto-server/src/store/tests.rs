@@ -495,7 +495,8 @@ fn postgres_a_lost_connection_runs_the_unit_again() {
             cluster.psql(
                 &db,
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name = 'kvitto-server' AND state = 'idle in transaction'",
+                 WHERE application_name = 'kvitto-server' AND state = 'idle in transaction' \
+                 AND datname = current_database()",
             );
         }
         tx.lock_authorization("ws", "a1").map(drop)
@@ -547,7 +548,9 @@ fn postgres_a_rotation_waits_for_units_appending_with_the_old_key() {
     // Not done while the appender holds the keys (a slow machine only
     // makes this wait longer, never fails it).
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(rotation.try_recv().is_err(), "the rotation did not wait");
+    if let Ok(r) = rotation.try_recv() {
+        panic!("the rotation did not wait: {:?}", r.map(drop));
+    }
     release_tx.send(()).unwrap();
     appender.blocking_recv().unwrap().unwrap();
     rotation.blocking_recv().unwrap().unwrap();
@@ -638,4 +641,66 @@ fn postgres_sealed_keys_round_trip_and_are_destroyed_last() {
     .unwrap();
     assert!(gone && destroyed && !back);
     store.close();
+}
+
+/// PostgreSQL over TLS: `sslmode=require` connects with the server's
+/// certificate verified against the CA file, and refuses a server whose
+/// certificate no trusted CA signed (never falling back to plain).
+#[test]
+fn postgres_tls_verifies_the_server_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    if !pgcluster::available("postgres_tls") {
+        return;
+    }
+    let pki = tempfile::tempdir().unwrap();
+    let ca_pem = pki.path().join("ca.pem");
+    let other_pem = pki.path().join("other.pem");
+    let ca_file = ca_pem.clone();
+    let cluster = pgcluster::Cluster::start(&["ssl=on"], move |dir| {
+        let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join("server.crt"), leaf.pem()).unwrap();
+        let key = dir.join("server.key");
+        std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        vec![
+            format!("ssl_cert_file={}", dir.join("server.crt").display()),
+            format!("ssl_key_file={}", key.display()),
+        ]
+    });
+    let mut other_params = CertificateParams::new(Vec::new()).unwrap();
+    other_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let other = other_params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(&other_pem, other.pem()).unwrap();
+
+    let url = format!("{}?sslmode=require", cluster.new_database());
+    let mut o = PgOptions::new(url);
+    o.retry_window = std::time::Duration::from_secs(2);
+    o.ca_file = Some(ca_pem);
+    let store: Arc<dyn Store> = PgStore::open(&o, OpenMode::Init).unwrap();
+    seed(&*store);
+    let on_tls = cluster.psql(
+        "postgres",
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'kvitto-server'",
+    );
+    assert_eq!(on_tls, "t", "every kvitto-server session is on TLS");
+    store.close();
+    o.ca_file = Some(other_pem);
+    let Err(Error::Internal { message }) = PgStore::open(&o, OpenMode::Existing) else {
+        panic!("connected to a server no trusted CA vouches for");
+    };
+    assert!(message.contains("cannot connect"), "{message}");
 }

@@ -69,10 +69,17 @@ pub fn available(test: &str) -> bool {
              apt-get install -y postgresql, or set {BIN_ENV}"
         );
     }
-    eprintln!(
-        "skipping {test}: no PostgreSQL binaries (apt-get install -y postgresql, or set \
-         {BIN_ENV}); {REQUIRE_ENV}=1 makes this a failure"
-    );
+    // Straight to the process's stderr, past the test harness's capture,
+    // so the skip is seen; once per test binary.
+    static SAID: OnceLock<()> = OnceLock::new();
+    SAID.get_or_init(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPING the PostgreSQL tests (first: {test}): no PostgreSQL binaries \
+             (apt-get install -y postgresql, or set {BIN_ENV}); {REQUIRE_ENV}=1 makes this a failure\n"
+        );
+    });
     false
 }
 
