@@ -2,8 +2,8 @@
 //! over HTTP, its receipts verified with kvitto-core. Every test runs on
 //! both storage backends (`MODULE::sqlite::NAME`, `MODULE::postgres::NAME`,
 //! the latter on a real PostgreSQL, see tests/support/pgcluster.rs); the
-//! tests of several instances on one database and of faults run on
-//! PostgreSQL only (`instances`, `faults`).
+//! tests of several instances on one database, of faults and of the
+//! key-encryption key run on PostgreSQL only (`instances`, `faults`, `kek`).
 
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -42,6 +42,7 @@ mod crash;
 mod faults;
 mod idempotency;
 mod instances;
+mod kek;
 mod random_input;
 mod roundtrip;
 mod workspaces;
