@@ -289,15 +289,29 @@ impl Signer {
     /// The background task: sign whenever woken (or every 200 ms), destroy
     /// retired keys when idle; after [`Signer::stop`], drain and return.
     pub async fn run(self: Arc<Self>) {
+        let mut maintained = Instant::now();
         loop {
             let me = self.clone();
             let n = tokio::task::spawn_blocking(move || me.pass())
                 .await
                 .unwrap_or_else(|e| Err(Error::internal(e.to_string())));
             match n {
-                // Under load from other instances there may always be more:
-                // a stop request is looked at between passes.
-                Ok(n) if n > 0 && !self.stopping.load(Ordering::SeqCst) => continue,
+                // Under load (from other instances too) there may always be
+                // more: a stop request is looked at between passes, and
+                // retired keys are destroyed (and the cache swept) every
+                // CACHE_SWEEP even if the signer never idles.
+                Ok(n) if n > 0 && !self.stopping.load(Ordering::SeqCst) => {
+                    if maintained.elapsed() >= CACHE_SWEEP {
+                        maintained = Instant::now();
+                        let me = self.clone();
+                        if let Ok(Err(e)) =
+                            tokio::task::spawn_blocking(move || me.destroy_retired()).await
+                        {
+                            tracing::error!(error = %e, "destroying retired keys failed");
+                        }
+                    }
+                    continue;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "signer pass failed; retrying");
@@ -313,6 +327,7 @@ impl Signer {
                 }
                 return;
             }
+            maintained = Instant::now();
             let me = self.clone();
             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || me.destroy_retired()).await {
                 tracing::error!(error = %e, "destroying retired keys failed");
