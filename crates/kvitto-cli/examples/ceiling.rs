@@ -5,7 +5,11 @@
 //! key lookup all happen before the clock starts. No thread pool, no
 //! queue: nothing a real verifier could do is cheaper.
 //!
-//! usage: cargo run --release -p kvitto-cli --example ceiling -- KEYS EXPORT
+//! With `--breakdown`, it also prints where a receipt's time goes on one
+//! thread: framing, parsing, the shape checks, JCS, SHA-256, base64, the
+//! signature, and the core's whole verdict.
+//!
+//! usage: cargo run --release -p kvitto-cli --example ceiling -- KEYS EXPORT [--breakdown]
 
 use std::time::Instant;
 
@@ -34,12 +38,17 @@ fn timed<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) -> bool + Sync) ->
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [keys, export] = args.as_slice() else {
-        return Err("usage: ceiling KEYS EXPORT".into());
+    let (keys, export, breakdown) = match args.as_slice() {
+        [keys, export] => (keys, export, false),
+        [keys, export, flag] if flag == "--breakdown" => (keys, export, true),
+        _ => return Err("usage: ceiling KEYS EXPORT [--breakdown]".into()),
     };
     let keys = KeySet::from_bytes(&std::fs::read(keys)?, None)?;
     let input = std::fs::read(export)?;
-    let texts: Vec<Vec<u8>> = kvitto_core::records(&input)
+    let framing = Instant::now();
+    let records = kvitto_core::records(&input);
+    let framing = framing.elapsed().as_secs_f64();
+    let texts: Vec<Vec<u8>> = records
         .into_iter()
         .filter_map(|r| match r.body {
             Body::Text(t) => Some(t),
@@ -61,6 +70,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sig = Signature::from_bytes(&b64::decode::<64>(sig).map_err(|e| e.reason())?);
         work.push((vk, sig, signing_input(&jcs::to_vec(payload))));
     }
+    if breakdown {
+        print_breakdown(&texts, &work, &keys, framing);
+    }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     // For comparison: the core's whole verdict (parse, shape, JCS,
     // SHA-256, verify_strict) over the same receipts and threads.
@@ -80,4 +92,90 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         n / core_secs
     );
     Ok(())
+}
+
+/// Microseconds per receipt of each stage, on this thread alone.
+fn print_breakdown(
+    texts: &[Vec<u8>],
+    work: &[(VerifyingKey, Signature, Vec<u8>)],
+    keys: &KeySet,
+    framing: f64,
+) {
+    let n = texts.len() as f64;
+    let per = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * 1e6 / n
+    };
+    let mut sink = 0usize;
+    let parse = per(&mut || {
+        for t in texts {
+            sink += json::parse(t, Profile::Receipt).is_ok() as usize;
+        }
+    });
+    // With no key document a well-formed receipt stops at step 4: this
+    // is parsing and the shape checks (steps 1 to 3).
+    let shape = per(&mut || {
+        for t in texts {
+            sink += kvitto_core::verify_receipt_in(t, &[]).is_ok() as usize;
+        }
+    });
+    let payloads: Vec<kvitto_core::Value> = texts
+        .iter()
+        .filter_map(|t| json::parse(t, Profile::Receipt).ok())
+        .filter_map(|v| v.get("payload").cloned())
+        .collect();
+    let mut canon: Vec<Vec<u8>> = Vec::with_capacity(payloads.len());
+    let jcs_us = per(&mut || {
+        canon = payloads.iter().map(jcs::to_vec).collect();
+    });
+    let sha = per(&mut || {
+        for c in &canon {
+            sink += kvitto_core::Hash::of(c).0[0] as usize;
+        }
+    });
+    let sigs: Vec<String> = texts
+        .iter()
+        .filter_map(|t| json::parse(t, Profile::Receipt).ok())
+        .filter_map(|v| v.get("sig").and_then(|s| s.as_str()).map(str::to_owned))
+        .collect();
+    let base64 = per(&mut || {
+        for s in &sigs {
+            sink += b64::decode::<64>(s).is_ok() as usize;
+        }
+    });
+    let strict = per(&mut || {
+        for (vk, sig, msg) in work {
+            sink += vk.verify_strict(msg, sig).is_ok() as usize;
+        }
+    });
+    let sets = std::slice::from_ref(keys);
+    let whole = per(&mut || {
+        for t in texts {
+            sink += kvitto_core::verdict_in(t, sets).is_ok() as usize;
+        }
+    });
+    // The same signature checks with the parsing interleaved: what the
+    // rest of the work costs the curve arithmetic in cache misses.
+    let interleaved = per(&mut || {
+        for (t, (vk, sig, msg)) in texts.iter().zip(work) {
+            sink += json::parse(t, Profile::Receipt).is_ok() as usize;
+            sink += vk.verify_strict(msg, sig).is_ok() as usize;
+        }
+    });
+    let drop_tree = per(&mut || {
+        for t in texts {
+            drop(json::parse(t, Profile::Receipt));
+        }
+    }) - parse;
+    eprintln!(
+        "breakdown (us per receipt, one thread): framing {:.2}, parse {parse:.2}, parse+shape {shape:.2}, \
+         JCS {jcs_us:.2}, SHA-256 {sha:.2}, base64 {base64:.2}, verify_strict {strict:.2}; \
+         whole verdict {whole:.2} = verify_strict + {:.2} ({:.1}% over); parse and verify_strict interleaved {interleaved:.2} \
+         (parse + verify_strict alone {:.2}); (noise {drop_tree:+.2}, sink {sink})",
+        framing * 1e6 / n,
+        whole - strict,
+        100.0 * (whole - strict) / strict,
+        parse + strict,
+    );
 }

@@ -41,8 +41,6 @@ pub use input::{CHUNK, Input, expand, is_export_name, open, open_path, read_reco
 pub use lines::{
     ChainCounts, ChainLine, ErrorLine, KeyEntry, Line, ReceiptLine, SCHEMA, SummaryLine,
 };
-pub use pipeline::{
-    BATCH, BATCH_BYTES, Item, Judged, Next, Pipeline, SharedKeys, judge_batch,
-};
+pub use pipeline::{BATCH, BATCH_BYTES, Item, Judged, Next, Pipeline, SharedKeys, judge_batch};
 pub use session::{Session, chain_message};
 pub use text::escape;

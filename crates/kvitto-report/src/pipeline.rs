@@ -53,7 +53,10 @@ pub fn judge_batch(items: &[Item], keysets: &[KeySet]) -> Vec<Outcome> {
     items
         .iter()
         .zip(&mut outcomes)
-        .map(|(item, slot)| slot.take().unwrap_or_else(|| judge(&item.record.body, keysets)))
+        .map(|(item, slot)| {
+            slot.take()
+                .unwrap_or_else(|| judge(&item.record.body, keysets))
+        })
         .collect()
 }
 

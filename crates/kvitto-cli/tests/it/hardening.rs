@@ -524,15 +524,26 @@ fn a_key_error_wins_over_a_usage_error() {
 #[test]
 fn inspect_reads_gz_and_refuses_two_documents_for_one_workspace() {
     let t = Setup::new();
-    let one = t.scratch.write("one.json.gz", gz(format!("{}\n", t.lines[0]).as_bytes()));
+    let one = t
+        .scratch
+        .write("one.json.gz", gz(format!("{}\n", t.lines[0]).as_bytes()));
     let r = t
         .scratch
         .run(&["inspect", s(&one), "--keys", t.keys_arg()], None);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("verdict          valid"), "{r:?}");
-    let other = t.scratch.write("other.json", doc("ws_a", &[&key("ws_a", 9)]));
+    let other = t
+        .scratch
+        .write("other.json", doc("ws_a", &[&key("ws_a", 9)]));
     let r = t.scratch.run(
-        &["inspect", s(&one), "--keys", s(&other), "--keys", t.keys_arg()],
+        &[
+            "inspect",
+            s(&one),
+            "--keys",
+            s(&other),
+            "--keys",
+            t.keys_arg(),
+        ],
         None,
     );
     assert_eq!(r.code, 2, "{r:?}");
@@ -549,9 +560,10 @@ fn nothing_read_is_failed_not_incomplete() {
     let t = Setup::new();
     let empty = t.scratch.write("empty.jsonl", "\n");
     let missing = t.scratch.path("missing.jsonl");
-    let r = t
-        .scratch
-        .run(&["verify", "--keys", t.keys_arg(), s(&empty), s(&missing)], None);
+    let r = t.scratch.run(
+        &["verify", "--keys", t.keys_arg(), s(&empty), s(&missing)],
+        None,
+    );
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stdout.starts_with("FAILED: 0 receipts"), "{r:?}");
     assert!(r.stdout.contains("1 input could not be read"), "{r:?}");

@@ -227,16 +227,31 @@ fn past_the_window() {
     // break, then data: JSON Lines, exactly as the contract frames it.
     let input = format!("{{\"a\":1}}\n{}\n x", "\n".repeat(window + 10));
     let got = framed_any(input.as_bytes(), window);
-    assert_eq!(got, vec![s("{\"a\":1}", 1, None), s(" x", window as u64 + 13, None)]);
+    assert_eq!(
+        got,
+        vec![s("{\"a\":1}", 1, None), s(" x", window as u64 + 13, None)]
+    );
     // The same without the data: the same one record.
     let input = format!("{{\"a\":1}}{}\n", "\n".repeat(window + 10));
-    assert_eq!(framed_any(input.as_bytes(), window), vec![s("{\"a\":1}", 1, None)]);
+    assert_eq!(
+        framed_any(input.as_bytes(), window),
+        vec![s("{\"a\":1}", 1, None)]
+    );
     // No line break in all that white space: one value, and data after it.
     let input = format!("{{\"a\":1}}{} x", " ".repeat(window + 10));
     let got = framed_any(input.as_bytes(), window);
-    assert_eq!(got, vec![s("{\"a\":1}", 1, None), s("<unframed 1 bytes: after>", 1, None)]);
+    assert_eq!(
+        got,
+        vec![
+            s("{\"a\":1}", 1, None),
+            s("<unframed 1 bytes: after>", 1, None)
+        ]
+    );
     let input = format!("{{\"a\":1}}{}", " ".repeat(window + 10));
-    assert_eq!(framed_any(input.as_bytes(), window), vec![s("{\"a\":1}", 1, None)]);
+    assert_eq!(
+        framed_any(input.as_bytes(), window),
+        vec![s("{\"a\":1}", 1, None)]
+    );
 }
 
 /// White space before the first value is never held past 1 MiB, and
@@ -247,15 +262,24 @@ fn long_leading_white_space() {
     let pad = " ".repeat(json::MAX_SIZE + 100);
     let value = "{\"payload\":{\"authorization_id\":\"auth_w\"}}";
     let input = format!("\n\n{pad}{value}\n\n");
-    assert_eq!(framed_any(input.as_bytes(), WINDOW), vec![s(value, 3, None)]);
+    assert_eq!(
+        framed_any(input.as_bytes(), WINDOW),
+        vec![s(value, 3, None)]
+    );
     let input = format!("\n{pad}{value}\nx\n");
     let size = pad.len() + value.len();
     assert_eq!(
         framed_any(input.as_bytes(), WINDOW),
-        vec![s(&format!("<{size} bytes, auth_w>"), 2, None), s("x", 3, None)]
+        vec![
+            s(&format!("<{size} bytes, auth_w>"), 2, None),
+            s("x", 3, None)
+        ]
     );
     let input = format!("{pad}\r\n{value}\n{pad}");
-    assert_eq!(framed_any(input.as_bytes(), WINDOW), vec![s(value, 2, None)]);
+    assert_eq!(
+        framed_any(input.as_bytes(), WINDOW),
+        vec![s(value, 2, None)]
+    );
 }
 
 /// Nesting costs a bit a level: far deeper than any receipt, and exact up
@@ -268,17 +292,26 @@ fn deep_nesting_is_followed() {
         "[".repeat(n),
         "]".repeat(n)
     );
-    assert_eq!(lenient_ids(deep.as_bytes()).authorization_id.as_deref(), Some("auth_d"));
+    assert_eq!(
+        lenient_ids(deep.as_bytes()).authorization_id.as_deref(),
+        Some("auth_d")
+    );
     let input = format!("{{}}\n{deep}\n");
     let size = deep.len();
     assert_eq!(
         framed_any(input.as_bytes(), WINDOW),
-        vec![s("{}", 1, None), s(&format!("<{size} bytes, auth_d>"), 2, None)]
+        vec![
+            s("{}", 1, None),
+            s(&format!("<{size} bytes, auth_d>"), 2, None)
+        ]
     );
     let input = format!("[{{}},\n{deep}]");
     assert_eq!(
         framed_any(input.as_bytes(), WINDOW),
-        vec![s("{}", 1, Some(0)), s(&format!("<{size} bytes, auth_d>"), 2, Some(1))]
+        vec![
+            s("{}", 1, Some(0)),
+            s(&format!("<{size} bytes, auth_d>"), 2, Some(1))
+        ]
     );
 }
 
