@@ -1,7 +1,8 @@
 // Round trip: receipts issued by kvitto-server (its binary, on a fresh data
 // directory, on 127.0.0.1) verify in Node and on the page with exactly the
 // verdicts, codes and chain results the CLI reports — byte for byte the
-// same JSON Lines — for the export as served and for a tampered copy.
+// same JSON Lines — for the export as served and for a tampered copy. The
+// page is the one kvitto-server itself serves at /verify/ (--web-dir web).
 //
 // Environment: KVITTO_SERVER and KVITTO_CLI (set by scripts/wasm-tests.sh).
 import { after, before, test } from 'node:test';
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as kvitto from '../../bindings/wasm/dist/index.js';
-import { serve } from './server.mjs';
+import { CSP, WEB } from './server.mjs';
 import { launch, openPage } from './browser.mjs';
 
 const SERVER = process.env.KVITTO_SERVER;
@@ -50,7 +51,7 @@ before(async () => {
   assert.ok(SERVER && CLI, 'KVITTO_SERVER and KVITTO_CLI must name the binaries (scripts/wasm-tests.sh sets them)');
   const data = join(dir, 'data');
   creds = JSON.parse(execFileSync(SERVER, ['init', '--format', 'json', '--data', data], { encoding: 'utf8' }));
-  child = spawn(SERVER, ['serve', '--listen', '127.0.0.1:0', '--data', data], {
+  child = spawn(SERVER, ['serve', '--listen', '127.0.0.1:0', '--data', data, '--web-dir', WEB], {
     env: { ...process.env, KVITTO_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -122,7 +123,16 @@ test('an export issued by kvitto-server: Node, the page and the CLI agree line f
   writeFileSync(join(dir, 'export-tampered.jsonl'), `${tampered.join('\n')}\n`);
 
   const keys = kvitto.KeySet.fromJson(keysBytes, undefined, { source: 'keys.json' });
-  const server = await serve();
+  // kvitto-server serves the page with its policy and the right media types.
+  for (const [path, type] of [['/verify/', 'text/html'], ['/verify/app.js', 'text/javascript'], ['/verify/kvitto/kvitto_wasm_bg.wasm', 'application/wasm']]) {
+    const res = await fetch(base + path);
+    assert.equal(res.status, 200, path);
+    assert.equal(res.headers.get('content-security-policy'), CSP, path);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+    assert.ok(res.headers.get('content-type').startsWith(type), `${path}: ${res.headers.get('content-type')}`);
+    await res.arrayBuffer();
+  }
+  const pageUrl = `${base}/verify/`;
   const browser = await launch();
   try {
     for (const name of ['export.jsonl', 'export-tampered.jsonl']) {
@@ -141,7 +151,7 @@ test('an export issued by kvitto-server: Node, the page and the CLI agree line f
       }
       t.diagnostic(`${name}: ${last.receipts} receipts, ${last.invalid} invalid, chains ${JSON.stringify(last.chains)}`);
 
-      const { page, problems } = await openPage(browser.context, server.url);
+      const { page, problems } = await openPage(browser.context, pageUrl);
       await page.setInputFiles('#keys-file', join(dir, 'keys.json'));
       await page.click('#keys-add');
       await page.setInputFiles('#files', join(dir, name));
@@ -155,6 +165,5 @@ test('an export issued by kvitto-server: Node, the page and the CLI agree line f
     }
   } finally {
     await browser.close();
-    await server.close();
   }
 });

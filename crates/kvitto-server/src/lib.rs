@@ -15,6 +15,7 @@
 //!   or sealed in the database with the [`kek`]), the key document.
 //! - [`api`]: thin axum handlers, the error type's HTTP mapping and the
 //!   OpenAPI document.
+//! - [`web`]: the in-browser verification page at `/verify/`.
 
 pub mod api;
 pub mod clock;
@@ -31,6 +32,7 @@ pub mod service;
 pub mod signer;
 pub mod store;
 pub mod validate;
+pub mod web;
 pub mod wire;
 
 pub use error::Error;

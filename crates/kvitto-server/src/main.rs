@@ -171,6 +171,10 @@ enum Command {
         /// How long an export waits for pending receipts before answering 503, in seconds.
         #[arg(long, env = "KVITTO_EXPORT_WAIT_SECS", default_value_t = 10)]
         export_wait_secs: u64,
+        /// Serve the in-browser verification page from this directory at
+        /// /verify/ (web/ after scripts/build-wasm.sh).
+        #[arg(long, env = "KVITTO_WEB_DIR")]
+        web_dir: Option<PathBuf>,
     },
     /// Print the pseudonymous user id of an e-mail address:
     /// email_hmac:v1: + hex HMAC-SHA256(pepper, trimmed lower-cased address).
@@ -419,6 +423,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             log_format,
             max_body_bytes,
             export_wait_secs,
+            web_dir,
         } => {
             init_logs(log_format, "info,tokio_postgres=warn");
             let backend = storage.backend()?;
@@ -431,6 +436,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
                 max_body_bytes,
                 export_wait: Duration::from_secs(export_wait_secs),
+                web_dir,
             }))
         }
     }

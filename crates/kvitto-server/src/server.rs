@@ -158,6 +158,9 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub export_wait: Duration,
+    /// The verification page's directory (web/ after scripts/build-wasm.sh),
+    /// served at `/verify/`.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
@@ -196,6 +199,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         opts.export_wait,
     ));
     let (router, _) = crate::api::router_and_doc(app, opts.max_body_bytes);
+    let router = crate::web::router(opts.web_dir.clone()).merge(router);
     let maintenance = tokio::spawn(maintenance(store.clone()));
 
     let listener = tokio::net::TcpListener::bind(opts.listen)

@@ -195,6 +195,7 @@ impl Server {
             "KVITTO_KEK_FILE",
             "KVITTO_PREVIOUS_KEK",
             "KVITTO_PREVIOUS_KEK_FILE",
+            "KVITTO_WEB_DIR",
         ] {
             c.env_remove(v);
         }
@@ -245,10 +246,16 @@ impl Server {
 
     /// Start (or restart) `serve` on the storage.
     pub(crate) fn serve(&mut self) {
+        self.serve_with(&[]);
+    }
+
+    /// Start (or restart) `serve` on the storage with more arguments.
+    pub(crate) fn serve_with(&mut self, extra: &[OsString]) {
         let mut child = self
             .cmd()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(self.storage_args())
+            .args(extra)
             .env("KVITTO_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -45,4 +45,5 @@ mod instances;
 mod kek;
 mod random_input;
 mod roundtrip;
+mod web;
 mod workspaces;
