@@ -1,5 +1,5 @@
-"""Every ```python block of bindings/python/README.md runs, from the
-repository root, so the documented API cannot rot. The one block that
+"""Every ```python block of bindings/python/README.md and of the
+repository's README.md runs, from the repository root, so the documented API cannot rot. The one block that
 needs an HTTPS key server on the internet runs with fetch_keys replaced by
 a stand-in that binds its arguments to the real function's signature (so a
 renamed or removed parameter fails here) and reads the sample document.
@@ -19,7 +19,11 @@ import kvitto
 from conftest import ROOT
 
 README = ROOT / "bindings" / "python" / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+BLOCKS = [
+    block
+    for readme in (README, ROOT / "README.md")
+    for block in re.findall(r"```python\n(.*?)```", readme.read_text(encoding="utf-8"), re.S)
+]
 
 
 def test_readme_has_examples():
