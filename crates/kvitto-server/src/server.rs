@@ -198,8 +198,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         signer.clone(),
         opts.export_wait,
     ));
-    let (router, _) = crate::api::router_and_doc(app, opts.max_body_bytes);
-    let router = crate::web::router(opts.web_dir.clone()).merge(router);
+    let (router, _) = crate::api::router_and_doc(app, opts.max_body_bytes, opts.web_dir.clone());
     let maintenance = tokio::spawn(maintenance(store.clone()));
 
     let listener = tokio::net::TcpListener::bind(opts.listen)

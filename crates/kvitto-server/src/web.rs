@@ -3,15 +3,18 @@
 //!
 //! Static files only, read from the directory given to `serve --web-dir` on
 //! each request (a rebuilt page is served without a restart). Every answer
-//! under `/verify` carries the page's Content-Security-Policy, so the page
-//! runs exactly as strictly as the spec of issue 9 asks: scripts and wasm
-//! from this origin only, no inline script, no blob: workers.
+//! under `/verify` — files, redirects, 404s, 405s — carries the page's
+//! Content-Security-Policy, so the page runs exactly as strictly as it is
+//! written to: scripts and wasm from this origin only, no inline script, no
+//! blob: workers.
 
+use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::Path as UrlPath;
+use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -21,73 +24,123 @@ use crate::Error;
 /// The policy the page is written for (web/README.md).
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'";
 
+/// The files a page needs; what `scripts/build-wasm.sh` puts in web/.
+/// Nothing else is served (no `.json`, `.md`, test files or screenshots).
+const TYPES: &[(&str, &str)] = &[
+    ("html", "text/html; charset=utf-8"),
+    ("js", "text/javascript; charset=utf-8"),
+    ("mjs", "text/javascript; charset=utf-8"),
+    ("css", "text/css; charset=utf-8"),
+    ("wasm", "application/wasm"),
+    ("svg", "image/svg+xml"),
+];
+
 /// The routes of the page: `/verify` (a redirect), `/verify/` (index.html)
 /// and `/verify/{file}`. With `dir` `None` they answer 404 saying how to
-/// serve the page, so a user who opens `/verify/` learns what to do.
-pub fn router(dir: Option<PathBuf>) -> Router {
-    let dir = Arc::new(dir);
+/// serve the page, so a user who opens `/verify/` learns what to do. The
+/// directory is resolved once here (symbolic links in it are not followed
+/// out of it) and checked for the page's two essential files.
+pub fn router<S: Clone + Send + Sync + 'static>(dir: Option<PathBuf>) -> Router<S> {
+    let root = Arc::new(dir.map(resolve));
+    let index = {
+        let root = root.clone();
+        move || serve(root.clone(), "index.html".to_owned())
+    };
+    let file = move |file: Result<UrlPath<String>, PathRejection>| {
+        let root = root.clone();
+        async move {
+            match file {
+                Ok(UrlPath(file)) => serve(root, file).await,
+                Err(_) => not_found("(not UTF-8)"),
+            }
+        }
+    };
+    // Other methods: the API's 405, under the policy like every answer here.
+    let other = || async { Error::MethodNotAllowed };
     Router::new()
-        .route("/verify", get(|| async { Redirect::permanent("/verify/") }))
-        .route("/verify/", get(index))
-        .route("/verify/{*file}", get(file))
-        .with_state(dir)
+        // Relative, so that it holds behind a proxy that mounts the server
+        // under a prefix.
+        .route(
+            "/verify",
+            get(|| async { Redirect::permanent("verify/") }).fallback(other),
+        )
+        .route("/verify/", get(index).fallback(other))
+        .route("/verify/{*file}", get(file).fallback(other))
+        .layer(axum::middleware::map_response(with_policy))
 }
 
-async fn index(State(dir): State<Arc<Option<PathBuf>>>) -> Response {
-    serve(&dir, "index.html").await
-}
-
-async fn file(State(dir): State<Arc<Option<PathBuf>>>, UrlPath(file): UrlPath<String>) -> Response {
-    serve(&dir, &file).await
-}
-
-async fn serve(dir: &Option<PathBuf>, file: &str) -> Response {
-    let Some(dir) = dir else {
-        return with_policy(
-            Error::not_found(
-                "page_not_served",
-                "the verification page is not served here: build it with scripts/build-wasm.sh, then start `kvitto-server serve --web-dir web` (or set KVITTO_WEB_DIR)",
-            )
-            .into_response(),
-        );
-    };
-    let (Some(path), Some(mime)) = (inside(dir, file), mime(file)) else {
-        return not_found(file);
-    };
-    let bytes = match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return not_found(file),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::IsADirectory => return not_found(file),
-        Ok(Err(e)) => {
-            return with_policy(
-                Error::Internal {
-                    message: format!("reading the page's {file}: {e}"),
-                }
-                .into_response(),
-            );
-        }
+/// The directory as served: canonical, so that every file's canonical path
+/// can be checked to lie inside it. Warns about a directory the page
+/// cannot run from (a missing directory, or web/ before the wasm build).
+fn resolve(dir: PathBuf) -> PathBuf {
+    let root = match dir.canonicalize() {
+        Ok(root) => root,
         Err(e) => {
-            return with_policy(
-                Error::Internal {
-                    message: format!("reading the page's {file}: {e}"),
-                }
-                .into_response(),
-            );
+            tracing::warn!(dir = %dir.display(), error = %e, "--web-dir: cannot open the page's directory; /verify/ answers 404");
+            return dir;
         }
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    // The page and its package change together on a rebuild: always ask.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    with_policy((StatusCode::OK, headers, bytes).into_response())
+    for needed in ["index.html", "kvitto/kvitto_wasm_bg.wasm"] {
+        if !root.join(needed).is_file() {
+            tracing::warn!(
+                dir = %root.display(),
+                "--web-dir: no {needed} in the page's directory (run scripts/build-wasm.sh); the page will not work"
+            );
+        }
+    }
+    tracing::info!(dir = %root.display(), "serving the verification page at /verify/");
+    root
+}
+
+async fn serve(root: Arc<Option<PathBuf>>, file: String) -> Response {
+    let Some(root) = root.as_ref().clone() else {
+        return Error::not_found(
+            "page_not_served",
+            "the verification page is not served here: build it with scripts/build-wasm.sh, then start `kvitto-server serve STORAGE --web-dir web` (or set KVITTO_WEB_DIR)",
+        )
+        .into_response();
+    };
+    let (Some(path), Some(mime)) = (inside(&root, &file), mime(&file)) else {
+        return not_found(&file);
+    };
+    let read = tokio::task::spawn_blocking(move || read_inside(&root, &path)).await;
+    match read {
+        Ok(Ok(bytes)) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+            // The page and its package change together on a rebuild: always ask.
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            (StatusCode::OK, headers, bytes).into_response()
+        }
+        Ok(Err(e)) if e.kind() != ErrorKind::PermissionDenied => not_found(&file),
+        Ok(Err(e)) => Error::Internal {
+            message: format!("reading the page's {file:?}: {e}"),
+        }
+        .into_response(),
+        Err(e) => Error::Internal {
+            message: format!("reading the page's {file:?}: {e}"),
+        }
+        .into_response(),
+    }
+}
+
+/// The bytes of `path` if it is a regular file whose real location (links
+/// resolved) lies inside `root`; `NotFound` otherwise.
+fn read_inside(root: &Path, path: &Path) -> std::io::Result<Vec<u8>> {
+    let real = path.canonicalize()?;
+    let meta = std::fs::metadata(&real)?;
+    if !real.starts_with(root) || !meta.is_file() {
+        return Err(ErrorKind::NotFound.into());
+    }
+    std::fs::read(real)
 }
 
 fn not_found(file: &str) -> Response {
     let message = format!("the verification page has no file {file:?}");
-    with_policy(Error::not_found("page_file_not_found", message).into_response())
+    Error::not_found("page_file_not_found", message).into_response()
 }
 
-fn with_policy(mut resp: Response) -> Response {
+async fn with_policy(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -104,34 +157,27 @@ fn with_policy(mut resp: Response) -> Response {
     resp
 }
 
-/// `file` under `dir`, if it names a file by plain components only (no
-/// `..`, no root, no hidden files such as `.gitignore`).
-fn inside(dir: &Path, file: &str) -> Option<PathBuf> {
-    let rel = Path::new(file);
-    let mut path = dir.to_path_buf();
-    for c in rel.components() {
+/// `file` under `root`, if it names a file by plain components only (no
+/// `..`, no root, no hidden files such as `.gitignore`, no control
+/// characters or backslashes).
+fn inside(root: &Path, file: &str) -> Option<PathBuf> {
+    if file.chars().any(|c| c.is_control() || c == '\\') {
+        return None;
+    }
+    let mut path = root.to_path_buf();
+    for c in Path::new(file).components() {
         match c {
             Component::Normal(part) if !part.to_string_lossy().starts_with('.') => path.push(part),
             _ => return None,
         }
     }
-    (path != dir).then_some(path)
+    (path != root).then_some(path)
 }
 
-/// The media type of the page's files; others are not served.
+/// The media type of one of the page's files; others are not served.
 fn mime(file: &str) -> Option<&'static str> {
     let ext = Path::new(file).extension()?.to_str()?;
-    Some(match ext {
-        "html" => "text/html; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "wasm" => "application/wasm",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "json" => "application/json",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        _ => return None,
-    })
+    TYPES.iter().find(|(e, _)| *e == ext).map(|(_, m)| *m)
 }
 
 #[cfg(test)]
@@ -152,12 +198,22 @@ mod tests {
             "/etc/passwd",
             ".git/config",
             "",
+            "a\0.js",
+            "a\n.js",
+            "..\\x.js",
         ] {
-            assert_eq!(inside(d, bad), None, "{bad}");
+            assert_eq!(inside(d, bad), None, "{bad:?}");
         }
         assert_eq!(mime("kvitto/x.wasm"), Some("application/wasm"));
         assert_eq!(mime("index.html"), Some("text/html; charset=utf-8"));
-        assert_eq!(mime("secret.key"), None);
-        assert_eq!(mime("Makefile"), None);
+        for other in [
+            "secret.key",
+            "Makefile",
+            "init.json",
+            "README.md",
+            "shot.png",
+        ] {
+            assert_eq!(mime(other), None, "{other}");
+        }
     }
 }

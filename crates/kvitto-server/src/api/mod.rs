@@ -105,8 +105,14 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The routes and the OpenAPI document describing exactly them.
-pub fn router_and_doc(app: Arc<App>, max_body: usize) -> (Router, utoipa::openapi::OpenApi) {
+/// The routes and the OpenAPI document describing exactly them; beside
+/// them the verification page from `web_dir` at `/verify/` (see
+/// [`crate::web`]; not part of the API document).
+pub fn router_and_doc(
+    app: Arc<App>,
+    max_body: usize,
+    web_dir: Option<std::path::PathBuf>,
+) -> (Router, utoipa::openapi::OpenApi) {
     use handlers::*;
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(create_authorization))
@@ -128,6 +134,7 @@ pub fn router_and_doc(app: Arc<App>, max_body: usize) -> (Router, utoipa::openap
     let doc_json: Arc<str> = doc.to_pretty_json().unwrap_or_default().into();
     let router = router
         .layer(axum::Extension(OpenApiText(doc_json)))
+        .merge(crate::web::router(web_dir))
         .fallback(|| async {
             Error::not_found("route_not_found", "no such route (see GET /openapi.json)")
         })

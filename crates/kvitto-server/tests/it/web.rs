@@ -69,13 +69,17 @@ fn the_page_is_served_at_verify_with_its_policy() {
     fs::write(web.join("kvitto/kvitto_wasm_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
     fs::write(web.join(".secret.js"), "SECRET-CONTENT").unwrap();
     fs::write(web.join("notes.key"), "SECRET-CONTENT").unwrap();
+    fs::write(web.join("init.json"), "SECRET-CONTENT").unwrap();
+    fs::create_dir_all(web.join("dir.js")).unwrap();
     fs::write(root.path().join("outside.js"), "SECRET-CONTENT").unwrap();
+    std::os::unix::fs::symlink(root.path().join("outside.js"), web.join("link.js")).unwrap();
     s.terminate();
     s.serve_with(&[OsString::from("--web-dir"), web.clone().into()]);
 
     let r = http.get(s.url("/verify")).send().unwrap();
     assert_eq!(r.status().as_u16(), 308);
-    assert_eq!(r.headers()["location"], "/verify/");
+    assert_eq!(r.headers()["location"], "verify/");
+    assert_eq!(r.headers()["content-security-policy"], CSP);
 
     for (path, mime, body) in [
         (
@@ -120,6 +124,14 @@ fn the_page_is_served_at_verify_with_its_policy() {
         "/verify/notes.key",
         "/verify/missing.js",
         "/verify/kvitto",
+        "/verify/init.json",
+        "/verify/dir.js",
+        "/verify/link.js",
+        "/verify/app.js/x.js",
+        "/verify/a%00.js",
+        "/verify/a%0Afake.js",
+        "/verify/%2Fetc%2Fpasswd.js",
+        "/verify/%ff.js",
     ] {
         let answer = raw_get(&s, path);
         let head = answer.lines().next().unwrap_or("");
@@ -128,8 +140,26 @@ fn the_page_is_served_at_verify_with_its_policy() {
             answer.contains(&format!("content-security-policy: {CSP}")),
             "{path}: {answer}"
         );
+        assert!(
+            answer.contains("x-content-type-options: nosniff"),
+            "{path}: {answer}"
+        );
         assert!(!answer.contains("SECRET-CONTENT"), "{path}: {answer}");
     }
+
+    // Another method: 405 in the API's error format, under the policy too.
+    let r = http.post(s.url("/verify/app.js")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers()["content-security-policy"], CSP);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    // HEAD answers like GET, without the body.
+    let r = http.head(s.url("/verify/app.js")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
 
     // The API is unchanged beside it.
     let (status, _) = s.get("/healthz");
