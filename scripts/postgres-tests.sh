@@ -31,9 +31,13 @@ find_bin() {
         echo "$KVITTO_PG_BIN"
         return
     fi
-    ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | while read -r d; do
-        [ -x "$d/initdb" ] && echo "$d"
-    done | tail -1
+    # The newest version's bin directory with an initdb; nothing (and
+    # success) when there is none, so that the caller can install it.
+    local d found=""
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V); do
+        [ -x "$d/initdb" ] && found="$d"
+    done
+    echo "$found"
 }
 
 pg_bin=$(find_bin)
