@@ -55,6 +55,24 @@ pub struct Authorization {
     pub head_issued_at_ms: i64,
 }
 
+impl Authorization {
+    /// A new authorization: nothing spent, not revoked, no receipt yet.
+    pub fn new(id: String, workspace_id: String, grant: Grant, created_at_ms: i64) -> Self {
+        Authorization {
+            id,
+            workspace_id,
+            grant,
+            created_at_ms,
+            budget_spent_micros: 0,
+            revoked_at_ms: None,
+            revoked_by: None,
+            next_seq: 0,
+            head_hash: String::new(),
+            head_issued_at_ms: 0,
+        }
+    }
+}
+
 /// Per authorization and scope: approvals, rejections and today's count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeState {

@@ -121,23 +121,13 @@ mod tests {
         let times = store::transact_blocking(&*db, move |tx| {
             let (ws, _, _) = create_workspace_unit(tx, &keys, 2_000_000)?;
             let key = active_key(tx, &ws)?;
-            let mut auth = Authorization {
-                id: "auth_t".into(),
-                workspace_id: ws.clone(),
-                grant: serde_json::from_value(serde_json::json!({
-                    "user_id": "u", "agent_id": "a", "scopes": [], "requires_confirm_for": [],
-                    "requires_escalation_for": [], "escalation_targets": {}, "expires_at_ms": null,
-                    "budget_limit_micros": null, "metadata": {}, "bundle_id": null
-                }))
-                .unwrap(),
-                created_at_ms: 0,
-                budget_spent_micros: 0,
-                revoked_at_ms: None,
-                revoked_by: None,
-                next_seq: 0,
-                head_hash: String::new(),
-                head_issued_at_ms: 0,
-            };
+            let grant = serde_json::from_value(serde_json::json!({
+                "user_id": "u", "agent_id": "a", "scopes": [], "requires_confirm_for": [],
+                "requires_escalation_for": [], "escalation_targets": {}, "expires_at_ms": null,
+                "budget_limit_micros": null, "metadata": {}, "bundle_id": null
+            }))
+            .unwrap();
+            let mut auth = Authorization::new("auth_t".into(), ws.clone(), grant, 0);
             tx.insert_authorization(&auth)?;
             let members = created_members(&auth.grant)?;
             // The clock says 1,000 ms, before the key's not_before (2,000,000).

@@ -101,6 +101,19 @@ pub struct Reply {
     pub decisions: Vec<Decision>,
 }
 
+impl Reply {
+    /// A first response of a unit that appended one receipt.
+    fn appended(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            body,
+            replayed: false,
+            receipts: 1,
+            decisions: Vec::new(),
+        }
+    }
+}
+
 fn json<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|e| Error::internal(format!("serializing: {e}")))
 }
@@ -246,18 +259,8 @@ impl App {
                 let grant = build_grant(&req, bundle.as_ref(), now)?;
                 let members = created_members(&grant)?;
                 let key = active_key(tx, &ws)?;
-                let mut auth = Authorization {
-                    id: ids::new_id("auth_", now)?,
-                    workspace_id: ws.clone(),
-                    grant,
-                    created_at_ms: now,
-                    budget_spent_micros: 0,
-                    revoked_at_ms: None,
-                    revoked_by: None,
-                    next_seq: 0,
-                    head_hash: String::new(),
-                    head_issued_at_ms: 0,
-                };
+                let mut auth =
+                    Authorization::new(ids::new_id("auth_", now)?, ws.clone(), grant, now);
                 tx.insert_authorization(&auth)?;
                 let (rid, _) = append(
                     tx,
@@ -268,17 +271,13 @@ impl App {
                     now,
                 )?;
                 tx.update_authorization(&auth)?;
-                let body = json(&wire::Created {
-                    authorization_id: auth.id.clone(),
-                    receipt: app.receipt_ref(&rid, now),
-                })?;
-                Ok(Reply {
-                    status: 201,
-                    body,
-                    replayed: false,
-                    receipts: 1,
-                    decisions: Vec::new(),
-                })
+                Ok(Reply::appended(
+                    201,
+                    json(&wire::Created {
+                        authorization_id: auth.id.clone(),
+                        receipt: app.receipt_ref(&rid, now),
+                    })?,
+                ))
             })
         })
         .await
@@ -342,16 +341,12 @@ impl App {
                 auth.revoked_at_ms = Some(at);
                 auth.revoked_by = Some(revoked_by.clone());
                 tx.update_authorization(&auth)?;
-                let body = json(&wire::ReceiptOnly {
-                    receipt: app.receipt_ref(&rid, now),
-                })?;
-                Ok(Reply {
-                    status: 200,
-                    body,
-                    replayed: false,
-                    receipts: 1,
-                    decisions: Vec::new(),
-                })
+                Ok(Reply::appended(
+                    200,
+                    json(&wire::ReceiptOnly {
+                        receipt: app.receipt_ref(&rid, now),
+                    })?,
+                ))
             })
         })
         .await
@@ -455,16 +450,12 @@ impl App {
                     now,
                 )?;
                 tx.update_authorization(&auth)?;
-                let body = json(&wire::ReceiptOnly {
-                    receipt: app.receipt_ref(&rid, now),
-                })?;
-                Ok(Reply {
-                    status: 200,
-                    body,
-                    replayed: false,
-                    receipts: 1,
-                    decisions: Vec::new(),
-                })
+                Ok(Reply::appended(
+                    200,
+                    json(&wire::ReceiptOnly {
+                        receipt: app.receipt_ref(&rid, now),
+                    })?,
+                ))
             })
         })
         .await

@@ -49,6 +49,16 @@ pub enum PendingKind {
     Escalation,
 }
 
+impl PendingKind {
+    /// Its table and id column, the same in both backends' schemas.
+    pub(crate) fn table(self) -> (&'static str, &'static str) {
+        match self {
+            PendingKind::Confirmation => ("confirmations", "confirm_nonce"),
+            PendingKind::Escalation => ("escalations", "escalation_id"),
+        }
+    }
+}
+
 /// A receipt waiting for its signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsigned {

@@ -82,29 +82,19 @@ suite!(
 );
 
 fn auth(id: &str) -> Authorization {
-    Authorization {
-        id: id.into(),
-        workspace_id: "ws".into(),
-        grant: Grant {
-            user_id: "u".into(),
-            agent_id: "a".into(),
-            scopes: vec![],
-            requires_confirm_for: vec![],
-            requires_escalation_for: vec![],
-            escalation_targets: Default::default(),
-            expires_at_ms: None,
-            budget_limit_micros: Some(5),
-            metadata: Default::default(),
-            bundle_id: None,
-        },
-        created_at_ms: 1,
-        budget_spent_micros: 0,
-        revoked_at_ms: None,
-        revoked_by: None,
-        next_seq: 0,
-        head_hash: String::new(),
-        head_issued_at_ms: 0,
-    }
+    let grant = Grant {
+        user_id: "u".into(),
+        agent_id: "a".into(),
+        scopes: vec![],
+        requires_confirm_for: vec![],
+        requires_escalation_for: vec![],
+        escalation_targets: Default::default(),
+        expires_at_ms: None,
+        budget_limit_micros: Some(5),
+        metadata: Default::default(),
+        bundle_id: None,
+    };
+    Authorization::new(id.into(), "ws".into(), grant, 1)
 }
 
 fn receipt(auth: &str, seq: u64, id: &str, at: i64) -> NewReceipt {

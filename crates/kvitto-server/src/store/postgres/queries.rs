@@ -242,13 +242,6 @@ fn unsigned_row(r: &Row) -> Result<Unsigned, Error> {
     })
 }
 
-fn pending_table(kind: PendingKind) -> (&'static str, &'static str) {
-    match kind {
-        PendingKind::Confirmation => ("confirmations", "confirm_nonce"),
-        PendingKind::Escalation => ("escalations", "escalation_id"),
-    }
-}
-
 /// The advisory lock of a workspace's keys: (class, hash of the id). Two
 /// workspaces sharing a hash only share rotations' waits.
 fn keys_lock(workspace_id: &str) -> (i32, i32) {
@@ -404,7 +397,7 @@ impl Read for PgConn<'_> {
         workspace_id: &str,
         id: &str,
     ) -> Result<Option<Pending>, Error> {
-        let (table, column) = pending_table(kind);
+        let (table, column) = kind.table();
         let sql = format!(
             "SELECT {column}, workspace_id, authorization_id, scope, target, status, created_at_ms \
              FROM {table} WHERE {column} = $1 AND workspace_id = $2"
@@ -680,7 +673,7 @@ impl Tx for PgConn<'_> {
     }
 
     fn insert_pending(&mut self, kind: PendingKind, p: &Pending) -> Result<(), Error> {
-        let (table, column) = pending_table(kind);
+        let (table, column) = kind.table();
         let sql = format!(
             "INSERT INTO {table} ({column}, workspace_id, authorization_id, scope, target, status, \
              created_at_ms, resolved_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)"
@@ -707,7 +700,7 @@ impl Tx for PgConn<'_> {
         status: &str,
         now_ms: i64,
     ) -> Result<(), Error> {
-        let (table, column) = pending_table(kind);
+        let (table, column) = kind.table();
         let sql =
             format!("UPDATE {table} SET status = $1, resolved_at_ms = $2 WHERE {column} = $3");
         self.execute(&sql, &[&status, &now_ms, &id]).map(drop)

@@ -112,13 +112,6 @@ fn receipt_row(r: &Row<'_>) -> rusqlite::Result<StoredReceipt> {
 
 const RECEIPT_COLUMNS: &str = "receipt_id, authorization_id, seq, kid, issued_at_ms, payload, sig";
 
-fn pending_table(kind: PendingKind) -> (&'static str, &'static str) {
-    match kind {
-        PendingKind::Confirmation => ("confirmations", "confirm_nonce"),
-        PendingKind::Escalation => ("escalations", "escalation_id"),
-    }
-}
-
 impl Read for Conn<'_> {
     fn workspace_exists(&mut self, workspace_id: &str) -> Result<bool, Error> {
         self.0
@@ -305,7 +298,7 @@ impl Read for Conn<'_> {
         workspace_id: &str,
         id: &str,
     ) -> Result<Option<Pending>, Error> {
-        let (table, column) = pending_table(kind);
+        let (table, column) = kind.table();
         let sql = format!(
             "SELECT {column}, workspace_id, authorization_id, scope, target, status, created_at_ms \
              FROM {table} WHERE {column} = $1 AND workspace_id = $2"
@@ -551,7 +544,7 @@ impl Tx for Conn<'_> {
     }
 
     fn insert_pending(&mut self, kind: PendingKind, p: &Pending) -> Result<(), Error> {
-        let (table, column) = pending_table(kind);
+        let (table, column) = kind.table();
         let sql = format!(
             "INSERT INTO {table} ({column}, workspace_id, authorization_id, scope, target, status, \
              created_at_ms, resolved_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)"
@@ -579,7 +572,7 @@ impl Tx for Conn<'_> {
         status: &str,
         now_ms: i64,
     ) -> Result<(), Error> {
-        let (table, column) = pending_table(kind);
+        let (table, column) = kind.table();
         let sql =
             format!("UPDATE {table} SET status = $1, resolved_at_ms = $2 WHERE {column} = $3");
         exec(self.0, &sql, params![status, now_ms, id]).map(drop)
