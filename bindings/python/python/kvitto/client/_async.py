@@ -14,7 +14,7 @@ import anyio.to_thread
 import httpx
 
 from kvitto._kvitto import Report, VerifiedReceipt
-from kvitto.client._core import Blocking, Core, Instant, Op, Response, Send, Sleep, T, part_path, transport_error
+from kvitto.client._core import Blocking, Configured, Core, Instant, Op, Response, Send, Sleep, T, part_path, transport_error
 from kvitto.client._errors import KvittoError
 from kvitto.client._guard import Arg, AsyncProtected
 from kvitto.client._types import (
@@ -30,7 +30,7 @@ from kvitto.client._types import (
 __all__ = ["AsyncClient"]
 
 
-class AsyncClient:
+class AsyncClient(Configured):
     """An asynchronous client of kvitto-server: Client's surface with
     every request method a coroutine.
 
@@ -79,33 +79,6 @@ class AsyncClient:
         self.confirmations = Confirmations(self)
         self.escalations = Escalations(self)
         self.receipts = Receipts(self)
-
-    # --- configuration ------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def keys_pin(self) -> Optional[str]:
-        return self._core.keys_pin
-
-    @property
-    def timeout(self) -> float:
-        return self._core.timeout
-
-    @property
-    def max_retries(self) -> int:
-        return self._core.max_retries
-
-    @property
-    def workspace_id(self) -> Optional[str]:
-        """The workspace whose receipts this client verifies: given, or
-        learned from the first receipt that verified; None before."""
-        return self._core.workspace_id
-
-    def __repr__(self) -> str:
-        return repr(self._core).replace("Core(", "AsyncClient(", 1)
 
     # --- the two calls an app makes before every action ------------------------
 

@@ -629,3 +629,35 @@ def transport_error(base_url: str, e: Exception) -> KvittoError:
 
 def part_path(dest: str) -> str:
     return dest + ".part"
+
+
+class Configured:
+    """What ``Client`` and ``AsyncClient`` show of their configuration: read
+    from their shared ``Core``, the same for both."""
+
+    _core: Core
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    @property
+    def keys_pin(self) -> Optional[str]:
+        return self._core.keys_pin
+
+    @property
+    def timeout(self) -> float:
+        return self._core.timeout
+
+    @property
+    def max_retries(self) -> int:
+        return self._core.max_retries
+
+    @property
+    def workspace_id(self) -> Optional[str]:
+        """The workspace whose receipts this client verifies: given, or
+        learned from the first receipt that verified; None before."""
+        return self._core.workspace_id
+
+    def __repr__(self) -> str:
+        return repr(self._core).replace("Core(", f"{type(self).__name__}(", 1)
