@@ -316,22 +316,7 @@ class Core:
     # --- resources ----------------------------------------------------------
 
     def create_authorization(self, key: Optional[str], **members: Any) -> Op[CreatedAuthorization]:
-        body: Dict[str, Any] = {}
-        for name, value in members.items():
-            if value is None:
-                continue
-            if name == "scopes":
-                if isinstance(value, (str, bytes)):
-                    raise TypeError("scopes must be a list of names or ScopeEntry, not a single str")
-                value = [scope_json(s) for s in value]
-            elif name == "expires_at":
-                value = format_instant(value, "expires_at")
-            elif name in ("requires_confirm_for", "requires_escalation_for"):
-                value = _names(value, name)
-            elif name in ("escalation_targets", "metadata"):
-                value = dict(value)
-            body[name] = value
-        resp, _ = yield from self.post("/v1/authorizations", body, key, 200, 201)
+        resp, _ = yield from self.post("/v1/authorizations", _grant_body(members), key, 200, 201)
         return parsed(resp, CreatedAuthorization._parse)
 
     def get_authorization(self, authorization_id: str) -> Op[Authorization]:
@@ -344,20 +329,7 @@ class Core:
         return parsed(resp, lambda o: ReceiptRef._parse(o["receipt"]) if isinstance(o, dict) and "receipt" in o else _missing("receipt"))
 
     def create_bundle(self, key: Optional[str], **members: Any) -> Op[Bundle]:
-        body: Dict[str, Any] = {}
-        for name, value in members.items():
-            if value is None:
-                continue
-            if name == "scopes":
-                if isinstance(value, (str, bytes)):
-                    raise TypeError("scopes must be a list of names or ScopeEntry, not a single str")
-                value = [scope_json(s) for s in value]
-            elif name in ("requires_confirm_for", "requires_escalation_for"):
-                value = _names(value, name)
-            elif name == "escalation_targets":
-                value = dict(value)
-            body[name] = value
-        resp, _ = yield from self.post("/v1/bundles", body, key, 200, 201)
+        resp, _ = yield from self.post("/v1/bundles", _grant_body(members), key, 200, 201)
         return parsed(resp, Bundle._parse)
 
     def list_bundles(self) -> Op[List[Bundle]]:
@@ -630,6 +602,27 @@ def transport_error(base_url: str, e: Exception) -> KvittoError:
 def part_path(dest: str) -> str:
     return dest + ".part"
 
+
+
+def _grant_body(members: Mapping[str, Any]) -> Dict[str, Any]:
+    """The JSON body of an authorization or a bundle: members given as None
+    left out, each of the others in its wire form."""
+    body: Dict[str, Any] = {}
+    for name, value in members.items():
+        if value is None:
+            continue
+        if name == "scopes":
+            if isinstance(value, (str, bytes)):
+                raise TypeError("scopes must be a list of names or ScopeEntry, not a single str")
+            value = [scope_json(s) for s in value]
+        elif name == "expires_at":
+            value = format_instant(value, "expires_at")
+        elif name in ("requires_confirm_for", "requires_escalation_for"):
+            value = _names(value, name)
+        elif name in ("escalation_targets", "metadata"):
+            value = dict(value)
+        body[name] = value
+    return body
 
 class Configured:
     """What ``Client`` and ``AsyncClient`` show of their configuration: read
