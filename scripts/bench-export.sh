@@ -7,7 +7,10 @@
 #   REPEAT=3 scripts/bench-export.sh   # best of 3 runs each (a busy machine is noisy)
 #
 # Prints receipts/s and peak RSS of `kvitto verify --format json --quiet`,
-# with and without --chains, the ceiling, and the ratio kvitto/ceiling.
+# with and without --chains, the ceiling, and the ratio kvitto/ceiling: of
+# the best runs, and the median over the rounds of each round's ratio (the
+# three runs of a round are seconds apart, so a neighbour's load on a shared
+# machine tends to hit all three).
 # The export is generated once into target/bench/ and reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,15 +59,24 @@ once() {
 better() { if [ -z "$1" ] || [ "${2%% *}" -gt "${1%% *}" ]; then echo "$2"; else echo "$1"; fi; }
 
 echo "== kvitto verify and the ceiling ($LINES receipts, $((SIZE / 1048576)) MiB, $(nproc) cores, best of $REPEAT, runs alternated) ==" >&2
-PLAIN=""; CHAINS=""; CEIL_RATE=0; CEIL_JSON=""
+PLAIN=""; CHAINS=""; CEIL_RATE=0; CEIL_JSON=""; ROUND_RATIOS=""
 for i in $(seq "$REPEAT"); do
     # Alternate the three, so that a slow moment of a shared machine hits all alike.
-    PLAIN=$(better "$PLAIN" "$(once plain)")
-    CHAINS=$(better "$CHAINS" "$(once chains --chains)")
+    plain=$(once plain)
+    chains=$(once chains --chains)
+    PLAIN=$(better "$PLAIN" "$plain")
+    CHAINS=$(better "$CHAINS" "$chains")
     json=$(target/release/examples/ceiling "$KEYS" "$EXPORT")
     rate=$(echo "$json" | sed -E 's/.*"per_second":([0-9]+).*/\1/')
     if [ "$rate" -gt "$CEIL_RATE" ]; then CEIL_RATE=$rate; CEIL_JSON=$json; fi
+    ROUND_RATIOS+="${plain%% *} ${chains%% *} $rate"$'\n'
+    echo "round $i: kvitto ${plain%% *}/s, --chains ${chains%% *}/s, ceiling $rate/s" >&2
 done
+# median COLUMN: the median over the rounds of column/ceiling.
+median() {
+    echo -n "$ROUND_RATIOS" | awk -v c="$1" 'NF { print $c / $3 }' | sort -g | awk '
+        { v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f%%", 100 * m }'
+}
 read -r PLAIN_RATE PLAIN_SECS PLAIN_RSS <<< "$PLAIN"
 read -r CHAINS_RATE CHAINS_SECS CHAINS_RSS <<< "$CHAINS"
 
@@ -74,5 +86,6 @@ export:            $LINES receipts, $SIZE bytes ($EXPORT)
 kvitto verify:     $PLAIN_RATE receipts/s ($PLAIN_SECS s), peak RSS $PLAIN_RSS MiB
   with --chains:   $CHAINS_RATE receipts/s ($CHAINS_SECS s), peak RSS $CHAINS_RSS MiB (~$BYTES_PER bytes/receipt more)
 ceiling:           $CEIL_RATE receipts/s  $CEIL_JSON
-kvitto / ceiling:  $(awk -v a="$PLAIN_RATE" -v b="$CEIL_RATE" 'BEGIN {printf "%.1f%%", 100*a/b}') (with --chains: $(awk -v a="$CHAINS_RATE" -v b="$CEIL_RATE" 'BEGIN {printf "%.1f%%", 100*a/b}'))
+kvitto / ceiling:  $(awk -v a="$PLAIN_RATE" -v b="$CEIL_RATE" 'BEGIN {printf "%.1f%%", 100*a/b}') (with --chains: $(awk -v a="$CHAINS_RATE" -v b="$CEIL_RATE" 'BEGIN {printf "%.1f%%", 100*a/b}')), best runs
+                   $(median 1) (with --chains: $(median 2)), median of the rounds' ratios
 REPORT

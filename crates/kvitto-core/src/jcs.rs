@@ -1,11 +1,11 @@
 //! RFC 8785 (JCS) canonical serialization of a parsed [`Value`].
 
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
+use core::ops::Deref;
 
 use crate::Error;
-use crate::json::{self, Profile, Value};
+use crate::json::{self, Profile, Tree};
 
 /// Canonicalize arbitrary JSON text: the strict profile over the whole
 /// binary64 range (no 1 MiB and no ±(2^53 − 1) limit), then RFC 8785.
@@ -15,21 +15,21 @@ pub fn canonicalize(input: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 /// The canonical bytes of `value`.
-pub fn to_vec(value: &Value) -> Vec<u8> {
+pub fn to_vec<S: Deref<Target = str>>(value: &Tree<S>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
     write(value, &mut out);
     out
 }
 
 /// Append the canonical bytes of `value` to `out`.
-pub fn write(value: &Value, out: &mut Vec<u8>) {
+pub fn write<S: Deref<Target = str>>(value: &Tree<S>, out: &mut Vec<u8>) {
     match value {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(true) => out.extend_from_slice(b"true"),
-        Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) => write_number(*n, out),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
+        Tree::Null => out.extend_from_slice(b"null"),
+        Tree::Bool(true) => out.extend_from_slice(b"true"),
+        Tree::Bool(false) => out.extend_from_slice(b"false"),
+        Tree::Number(n) => write_number(*n, out),
+        Tree::String(s) => write_string(s, out),
+        Tree::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -39,7 +39,7 @@ pub fn write(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::Object(members) => {
+        Tree::Object(members) => {
             // Receipts written by an issuer are usually canonical already:
             // then the members need no sorting (and no allocation).
             let in_order = members
@@ -49,7 +49,7 @@ pub fn write(value: &Value, out: &mut Vec<u8>) {
             if in_order {
                 write_members(members.iter(), out);
             } else {
-                let mut sorted: Vec<&(String, Value)> = members.iter().collect();
+                let mut sorted: Vec<&(S, Tree<S>)> = members.iter().collect();
                 sorted.sort_unstable_by(|a, b| utf16_cmp(&a.0, &b.0));
                 write_members(sorted.into_iter(), out);
             }
@@ -58,7 +58,10 @@ pub fn write(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn write_members<'a>(members: impl Iterator<Item = &'a (String, Value)>, out: &mut Vec<u8>) {
+fn write_members<'a, S: Deref<Target = str> + 'a>(
+    members: impl Iterator<Item = &'a (S, Tree<S>)>,
+    out: &mut Vec<u8>,
+) {
     for (i, (name, value)) in members.enumerate() {
         if i > 0 {
             out.push(b',');
@@ -143,6 +146,7 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::String;
 
     fn canon(s: &str) -> String {
         String::from_utf8(canonicalize(s.as_bytes()).unwrap()).unwrap()

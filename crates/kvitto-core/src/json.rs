@@ -1,7 +1,9 @@
 //! The strict JSON profile of the contract (section 2): kvitto's own value type and parser.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::ops::{Deref, Range};
 
 use crate::Error;
 
@@ -14,52 +16,82 @@ pub const MAX_NUMBER_LEN: usize = 128;
 /// Largest integer magnitude a receipt or key document may hold: 2^53 − 1.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
-/// A parsed JSON value. Objects keep their members in input order; the parser
-/// has already rejected duplicate names.
+/// A parsed JSON value whose strings are held as `S`. Objects keep their
+/// members in input order; the parser has already rejected duplicate names.
+///
+/// [`Value`] owns its strings; [`Borrowed`] borrows those without escapes
+/// from the text it was parsed from, which is what the verifier reads.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Tree<S> {
     Null,
     Bool(bool),
     /// The nearest binary64 value of the number token, correctly rounded.
     Number(f64),
-    String(String),
-    Array(Vec<Value>),
-    Object(Vec<(String, Value)>),
+    String(S),
+    Array(Vec<Tree<S>>),
+    Object(Vec<(S, Tree<S>)>),
 }
 
-impl Value {
-    /// The member `name` of an object, or `None` (also for non-objects).
-    pub fn get(&self, name: &str) -> Option<&Value> {
+/// A parsed JSON value that owns its strings.
+pub type Value = Tree<String>;
+
+/// A parsed JSON value borrowing its unescaped strings from the input.
+pub type Borrowed<'a> = Tree<Cow<'a, str>>;
+
+impl<'a> Borrowed<'a> {
+    /// The same value owning its strings.
+    pub fn into_owned(self) -> Value {
         match self {
-            Value::Object(members) => members.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            Tree::Null => Tree::Null,
+            Tree::Bool(b) => Tree::Bool(b),
+            Tree::Number(n) => Tree::Number(n),
+            Tree::String(s) => Tree::String(s.into_owned()),
+            Tree::Array(items) => {
+                Tree::Array(items.into_iter().map(Borrowed::into_owned).collect())
+            }
+            Tree::Object(members) => Tree::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl<S: Deref<Target = str>> Tree<S> {
+    /// The member `name` of an object, or `None` (also for non-objects).
+    pub fn get(&self, name: &str) -> Option<&Tree<S>> {
+        match self {
+            Tree::Object(members) => members.iter().find(|(k, _)| &**k == name).map(|(_, v)| v),
             _ => None,
         }
     }
 
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::String(s) => Some(s),
+            Tree::String(s) => Some(s),
             _ => None,
         }
     }
 
     pub fn as_bool(&self) -> Option<bool> {
         match self {
-            Value::Bool(b) => Some(*b),
+            Tree::Bool(b) => Some(*b),
             _ => None,
         }
     }
 
-    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+    pub fn as_object(&self) -> Option<&[(S, Tree<S>)]> {
         match self {
-            Value::Object(members) => Some(members),
+            Tree::Object(members) => Some(members),
             _ => None,
         }
     }
 
-    pub fn as_array(&self) -> Option<&[Value]> {
+    pub fn as_array(&self) -> Option<&[Tree<S>]> {
         match self {
-            Value::Array(items) => Some(items),
+            Tree::Array(items) => Some(items),
             _ => None,
         }
     }
@@ -68,7 +100,7 @@ impl Value {
     /// (`1`, `1.0` and `1e0` are all 1).
     pub fn as_integer(&self) -> Option<i64> {
         match self {
-            Value::Number(n) if n.abs() <= MAX_SAFE_INTEGER && (*n as i64) as f64 == *n => {
+            Tree::Number(n) if n.abs() <= MAX_SAFE_INTEGER && (*n as i64) as f64 == *n => {
                 Some(*n as i64)
             }
             _ => None,
@@ -76,18 +108,18 @@ impl Value {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(self, Value::Null)
+        matches!(self, Tree::Null)
     }
 
     /// A short name of the value's JSON type, for messages.
     pub fn type_name(&self) -> &'static str {
         match self {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "an array",
-            Value::Object(_) => "an object",
+            Tree::Null => "null",
+            Tree::Bool(_) => "a boolean",
+            Tree::Number(_) => "a number",
+            Tree::String(_) => "a string",
+            Tree::Array(_) => "an array",
+            Tree::Object(_) => "an object",
         }
     }
 }
@@ -152,6 +184,23 @@ pub enum Profile {
 
 /// Parse one JSON value under the strict profile.
 pub fn parse(input: &[u8], profile: Profile) -> Result<Value, Error> {
+    parse_tree(input, profile).map(|(value, _)| value)
+}
+
+/// Parse one receipt under the strict profile ([`Profile::Receipt`]) like
+/// [`parse`], borrowing the strings without escapes from `input`. Also
+/// returns where the outer object's `payload` member lies in `input` when
+/// its text is exactly its own RFC 8785 form (no white space, no escapes,
+/// numbers as ECMAScript writes them, members in order): then those bytes
+/// are `JCS(payload)` and need not be written again.
+pub fn parse_receipt(input: &[u8]) -> Result<(Borrowed<'_>, Option<Range<usize>>), Error> {
+    parse_tree(input, Profile::Receipt)
+}
+
+fn parse_tree<'a, S: Text<'a>>(
+    input: &'a [u8],
+    profile: Profile,
+) -> Result<(Tree<S>, Option<Range<usize>>), Error> {
     if profile == Profile::Receipt && input.len() > MAX_SIZE {
         return Err(Error::TooLarge {
             size: input.len(),
@@ -171,6 +220,8 @@ pub fn parse(input: &[u8], profile: Profile) -> Result<Value, Error> {
         safe_integers: profile == Profile::Receipt,
         members: Vec::new(),
         items: Vec::new(),
+        departures: 0,
+        canonical_payload: None,
     };
     p.skip_ws();
     let value = p.value()?;
@@ -178,7 +229,32 @@ pub fn parse(input: &[u8], profile: Profile) -> Result<Value, Error> {
     if p.pos != input.len() {
         return Err(malformed(p.pos, "data after the JSON value"));
     }
-    Ok(value)
+    Ok((value, p.canonical_payload))
+}
+
+/// How the parser holds a string: borrowed from the input when it has no
+/// escapes (if the type can borrow), else owned.
+trait Text<'a>: Deref<Target = str> + Sized {
+    fn borrowed(text: &'a str) -> Self;
+    fn owned(text: String) -> Self;
+}
+
+impl<'a> Text<'a> for String {
+    fn borrowed(text: &'a str) -> Self {
+        String::from(text)
+    }
+    fn owned(text: String) -> Self {
+        text
+    }
+}
+
+impl<'a> Text<'a> for Cow<'a, str> {
+    fn borrowed(text: &'a str) -> Self {
+        Cow::Borrowed(text)
+    }
+    fn owned(text: String) -> Self {
+        Cow::Owned(text)
+    }
 }
 
 fn malformed(offset: usize, reason: &'static str) -> Error {
@@ -250,7 +326,7 @@ pub(crate) const SPECIAL: [bool; 256] = {
     table
 };
 
-struct Parser<'a> {
+struct Parser<'a, S> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
@@ -258,32 +334,42 @@ struct Parser<'a> {
     safe_integers: bool,
     /// Members and items of the open objects and arrays, so that each
     /// finished one is allocated once at its exact size.
-    members: Vec<(String, Value)>,
-    items: Vec<Value>,
+    members: Vec<(S, Tree<S>)>,
+    items: Vec<Tree<S>>,
+    /// How many places so far the text departs from RFC 8785's form (white
+    /// space, an escape, a number ECMAScript would write otherwise, members
+    /// out of order): a value parsed without a new departure is canonical.
+    departures: usize,
+    /// Where the outer object's `payload` lies, when it is canonical text.
+    canonical_payload: Option<Range<usize>>,
 }
 
-impl Parser<'_> {
+impl<'a, S: Text<'a>> Parser<'a, S> {
     fn skip_ws(&mut self) {
+        let start = self.pos;
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
         }
+        if self.pos != start {
+            self.departures += 1;
+        }
     }
 
-    fn value(&mut self) -> Result<Value, Error> {
+    fn value(&mut self) -> Result<Tree<S>, Error> {
         match self.bytes.get(self.pos) {
             None => Err(malformed(self.pos, "unexpected end of input")),
             Some(b'{') => self.object(),
             Some(b'[') => self.array(),
-            Some(b'"') => self.string().map(Value::String),
-            Some(b't') => self.literal("true", Value::Bool(true)),
-            Some(b'f') => self.literal("false", Value::Bool(false)),
-            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'"') => self.string().map(Tree::String),
+            Some(b't') => self.literal("true", Tree::Bool(true)),
+            Some(b'f') => self.literal("false", Tree::Bool(false)),
+            Some(b'n') => self.literal("null", Tree::Null),
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(_) => Err(malformed(self.pos, "expected a JSON value")),
         }
     }
 
-    fn literal(&mut self, word: &'static str, value: Value) -> Result<Value, Error> {
+    fn literal(&mut self, word: &'static str, value: Tree<S>) -> Result<Tree<S>, Error> {
         if self.bytes[self.pos..].starts_with(word.as_bytes()) {
             self.pos += word.len();
             Ok(value)
@@ -305,12 +391,12 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn array(&mut self) -> Result<Value, Error> {
+    fn array(&mut self) -> Result<Tree<S>, Error> {
         self.enter()?;
         if self.bytes.get(self.pos) == Some(&b']') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(Value::Array(Vec::new()));
+            return Ok(Tree::Array(Vec::new()));
         }
         let base = self.items.len();
         loop {
@@ -328,19 +414,19 @@ impl Parser<'_> {
                 Some(b']') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    return Ok(Value::Array(self.items.drain(base..).collect()));
+                    return Ok(Tree::Array(self.items.drain(base..).collect()));
                 }
                 _ => return Err(malformed(self.pos, "expected ',' or ']'")),
             }
         }
     }
 
-    fn object(&mut self) -> Result<Value, Error> {
+    fn object(&mut self) -> Result<Tree<S>, Error> {
         self.enter()?;
         if self.bytes.get(self.pos) == Some(&b'}') {
             self.pos += 1;
             self.depth -= 1;
-            return Ok(Value::Object(Vec::new()));
+            return Ok(Tree::Object(Vec::new()));
         }
         let base = self.members.len();
         loop {
@@ -354,7 +440,11 @@ impl Parser<'_> {
             }
             self.pos += 1;
             self.skip_ws();
+            let (start, departures) = (self.pos, self.departures);
             let value = self.value().map_err(|e| nest(e, || path_segment(&name)))?;
+            if self.depth == 1 && self.departures == departures && &*name == "payload" {
+                self.canonical_payload = Some(start..self.pos);
+            }
             self.members.push((name, value));
             self.skip_ws();
             match self.bytes.get(self.pos) {
@@ -365,8 +455,15 @@ impl Parser<'_> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    check_duplicates(&self.members[base..])?;
-                    return Ok(Value::Object(self.members.drain(base..).collect()));
+                    let members = &self.members[base..];
+                    check_duplicates(members)?;
+                    let in_order = members
+                        .windows(2)
+                        .all(|w| crate::jcs::utf16_cmp(&w[0].0, &w[1].0).is_lt());
+                    if !in_order {
+                        self.departures += 1;
+                    }
+                    return Ok(Tree::Object(self.members.drain(base..).collect()));
                 }
                 _ => return Err(malformed(self.pos, "expected ',' or '}'")),
             }
@@ -374,7 +471,7 @@ impl Parser<'_> {
     }
 
     /// A string token starting at the opening quote; returns its unescaped text.
-    fn string(&mut self) -> Result<String, Error> {
+    fn string(&mut self) -> Result<S, Error> {
         self.pos += 1;
         let mut out = String::new();
         let mut run_start = self.pos;
@@ -390,16 +487,17 @@ impl Parser<'_> {
             };
             match b {
                 b'"' if out.is_empty() => {
-                    let s = String::from(&self.text[run_start..self.pos]);
+                    let s = S::borrowed(&self.text[run_start..self.pos]);
                     self.pos += 1;
                     return Ok(s);
                 }
                 b'"' => {
                     out.push_str(&self.text[run_start..self.pos]);
                     self.pos += 1;
-                    return Ok(out);
+                    return Ok(S::owned(out));
                 }
                 b'\\' => {
+                    self.departures += 1;
                     out.push_str(&self.text[run_start..self.pos]);
                     self.escape(&mut out)?;
                     run_start = self.pos;
@@ -474,7 +572,7 @@ impl Parser<'_> {
         Ok(v)
     }
 
-    fn number(&mut self) -> Result<Value, Error> {
+    fn number(&mut self) -> Result<Tree<S>, Error> {
         let start = self.pos;
         let end = scan_number(self.bytes, start).ok_or(malformed(start, "invalid number"))?;
         self.pos = end;
@@ -487,7 +585,10 @@ impl Parser<'_> {
         if !n.is_finite() || (self.safe_integers && n.abs() > MAX_SAFE_INTEGER) {
             return Err(Error::NumberOutOfRange { offset: start });
         }
-        Ok(Value::Number(n))
+        if !is_canonical_integer(&self.bytes[start..end]) {
+            self.departures += 1;
+        }
+        Ok(Tree::Number(n))
     }
 }
 
@@ -531,26 +632,39 @@ pub(crate) fn scan_number(b: &[u8], start: usize) -> Option<usize> {
     Some(i)
 }
 
+/// Whether a number token is written exactly as RFC 8785 writes its value,
+/// judged conservatively: an integer of at most 15 digits without a leading
+/// zero (`0` itself, not `-0`). Every such token is below 2^53, so
+/// ECMAScript writes its digits unchanged.
+fn is_canonical_integer(token: &[u8]) -> bool {
+    let digits = token.strip_prefix(b"-").unwrap_or(token);
+    match digits {
+        [b'0'] => digits.len() == token.len(),
+        [b'1'..=b'9', rest @ ..] => rest.len() < 15 && rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    }
+}
+
 /// Reject an object whose member names repeat. Small objects compare
 /// pairwise; large ones sort, so a hostile object costs O(n log n).
-fn check_duplicates(members: &[(String, Value)]) -> Result<(), Error> {
+fn check_duplicates<S: Deref<Target = str>, V>(members: &[(S, V)]) -> Result<(), Error> {
     let dup = |name: &str| Error::DuplicateKey {
         path: String::new(),
         name: shown(name).into_owned(),
     };
     // Strictly increasing names (as in canonical JSON) cannot repeat.
-    if members.windows(2).all(|w| w[0].0 < w[1].0) {
+    if members.windows(2).all(|w| *w[0].0 < *w[1].0) {
         return Ok(());
     }
     if members.len() <= 16 {
         for (i, (a, _)) in members.iter().enumerate() {
-            if members[i + 1..].iter().any(|(b, _)| a == b) {
+            if members[i + 1..].iter().any(|(b, _)| **a == **b) {
                 return Err(dup(a));
             }
         }
         return Ok(());
     }
-    let mut names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+    let mut names: Vec<&str> = members.iter().map(|(k, _)| &**k).collect();
     names.sort_unstable();
     match names.windows(2).find(|w| w[0] == w[1]) {
         Some(w) => Err(dup(w[0])),
@@ -561,6 +675,7 @@ fn check_duplicates(members: &[(String, Value)]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
 
     fn code(input: &str) -> &'static str {
         match parse(input.as_bytes(), Profile::Receipt) {
@@ -592,6 +707,39 @@ mod tests {
         assert_eq!(code("{} \n\t\r"), "ok");
         assert_eq!(code("\"a\u{1}\""), "malformed_json");
         assert_eq!(code(""), "malformed_json");
+    }
+
+    #[test]
+    fn canonical_payload_span() {
+        fn span(input: &str) -> Option<&str> {
+            parse_receipt(input.as_bytes())
+                .unwrap()
+                .1
+                .map(|r| &input[r])
+        }
+        let payload = r#"{"a":[1,-2,0,true,null],"b":{"c":"é"},"n":123456789012345}"#;
+        let receipt = format!(r#"{{ "sig" : "x", "payload":{payload} }}"#);
+        // White space outside the payload does not matter.
+        assert_eq!(span(&receipt), Some(payload));
+        for departure in [
+            r#"{"a": 1}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":1.0}"#,
+            r#"{"a":1.5}"#,
+            r#"{"a":1e2}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1234567890123456}"#,
+            r#"{"b":1,"a":2}"#,
+            "{\"\u{E000}\":1,\"\u{1F600}\":2}",
+            "[1,\n2]",
+        ] {
+            let receipt = format!(r#"{{"payload":{departure},"sig":"x"}}"#);
+            assert_eq!(span(&receipt), None, "{departure}");
+        }
+        // Only the outer object's payload counts.
+        assert_eq!(span(r#"{"x":{"payload":{}}}"#), None);
+        assert_eq!(span(r#"[{"payload":{}}]"#), None);
     }
 
     #[test]

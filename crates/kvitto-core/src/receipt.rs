@@ -2,10 +2,11 @@
 
 use alloc::format;
 use alloc::string::String;
+use core::ops::Deref;
 
 use crate::Error;
 use crate::instant::Instant;
-use crate::json::Value;
+use crate::json::Tree;
 use crate::keys::Hash;
 
 /// Whether `s` is an id: 1 to 128 characters of `A-Za-z0-9._:-`.
@@ -63,10 +64,10 @@ pub struct Header {
 
 /// Step 2 of the order of checks: the outer object, its payload object, and
 /// the version when `v` is an integer. Returns the payload.
-pub(crate) fn check_envelope(receipt: &Value) -> Result<&Value, Error> {
+pub(crate) fn check_envelope<S: Deref<Target = str>>(receipt: &Tree<S>) -> Result<&Tree<S>, Error> {
     let Some(payload) = receipt.get("payload") else {
         return Err(match receipt {
-            Value::Object(_) => Error::bad("payload", "missing"),
+            Tree::Object(_) => Error::bad("payload", "missing"),
             other => Error::bad(
                 "(receipt)",
                 format!("must be a JSON object, not {}", other.type_name()),
@@ -79,7 +80,7 @@ pub(crate) fn check_envelope(receipt: &Value) -> Result<&Value, Error> {
             format!("must be an object, not {}", payload.type_name()),
         ));
     }
-    if let Some(v) = payload.get("v").and_then(Value::as_integer)
+    if let Some(v) = payload.get("v").and_then(Tree::as_integer)
         && v != 1
     {
         return Err(Error::UnsupportedVersion { version: v });
@@ -88,19 +89,16 @@ pub(crate) fn check_envelope(receipt: &Value) -> Result<&Value, Error> {
 }
 
 /// Step 3: the rest of the shape. Returns the checked header and the `sig` text.
-pub(crate) fn check_shape<'a>(
-    receipt: &'a Value,
-    payload: &'a Value,
+pub(crate) fn check_shape<'a, S: Deref<Target = str>>(
+    receipt: &'a Tree<S>,
+    payload: &'a Tree<S>,
 ) -> Result<(Header, &'a str), Error> {
-    let outer = Members {
-        value: receipt,
-        path: "",
-    };
+    let outer = Members::new(receipt, "");
     if let Some((name, _)) = receipt
         .as_object()
         .into_iter()
         .flatten()
-        .find(|(k, _)| k != "payload" && k != "sig")
+        .find(|(k, _)| &**k != "payload" && &**k != "sig")
     {
         return Err(Error::bad(
             &crate::json::path_segment(name),
@@ -108,10 +106,7 @@ pub(crate) fn check_shape<'a>(
         ));
     }
     let sig = outer.string("sig")?;
-    let p = Members {
-        value: payload,
-        path: "payload",
-    };
+    let p = Members::new(payload, "payload");
     if p.get("v")?.as_integer().is_none() {
         return Err(p.bad("v", "must be the integer 1"));
     }
@@ -127,8 +122,8 @@ pub(crate) fn check_shape<'a>(
     let authorization_id = p.id("authorization_id")?;
     let seq = p.count("seq")?;
     let prev = match p.get("prev")? {
-        Value::Null => None,
-        Value::String(s) => Some(Hash::parse_strict(s).ok_or_else(|| {
+        Tree::Null => None,
+        Tree::String(s) => Some(Hash::parse_strict(s).ok_or_else(|| {
             p.bad(
                 "prev",
                 "must be sha256: followed by 64 lowercase hex digits",
@@ -186,18 +181,19 @@ pub(crate) fn check_shape<'a>(
     ))
 }
 
-fn check_created(p: &Members<'_>) -> Result<(), Error> {
+fn check_created<S: Deref<Target = str>>(p: &Members<'_, S>) -> Result<(), Error> {
     p.string("user_id")?;
     p.string("agent_id")?;
     for (i, scope) in p.array("scopes")?.iter().enumerate() {
-        let path = format!("payload.scopes[{i}]");
+        // The path is written only for an error.
         let s = Members {
             value: scope,
-            path: &path,
+            path: "payload.scopes",
+            index: Some(i),
         };
         if scope.as_object().is_none() {
             return Err(Error::bad(
-                &path,
+                &s.path(),
                 format!("must be an object, not {}", scope.type_name()),
             ));
         }
@@ -223,7 +219,7 @@ fn check_created(p: &Members<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_check(p: &Members<'_>) -> Result<(), Error> {
+fn check_check<S: Deref<Target = str>>(p: &Members<'_, S>) -> Result<(), Error> {
     p.string("scope")?;
     let decision = p.string("decision")?;
     if !matches!(decision, "allow" | "deny" | "confirm" | "escalate") {
@@ -261,10 +257,7 @@ fn check_check(p: &Members<'_>) -> Result<(), Error> {
                 format!("must be an object or null, not {}", budget.type_name()),
             ));
         }
-        let b = Members {
-            value: budget,
-            path: "payload.budget",
-        };
+        let b = Members::new(budget, "payload.budget");
         for figure in ["limit_micros", "spent_before_micros", "spent_after_micros"] {
             b.count(figure)?;
         }
@@ -273,18 +266,35 @@ fn check_check(p: &Members<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Typed access to an object's members, with errors that name the path.
-struct Members<'a> {
-    value: &'a Value,
+/// Typed access to an object's members, with errors that name the path:
+/// `path`, then `[index]` for an element of an array.
+struct Members<'a, S> {
+    value: &'a Tree<S>,
     path: &'a str,
+    index: Option<usize>,
 }
 
-impl<'a> Members<'a> {
+impl<'a, S: Deref<Target = str>> Members<'a, S> {
+    fn new(value: &'a Tree<S>, path: &'a str) -> Self {
+        Members {
+            value,
+            path,
+            index: None,
+        }
+    }
+
+    fn path(&self) -> String {
+        match self.index {
+            None => String::from(self.path),
+            Some(i) => format!("{}[{i}]", self.path),
+        }
+    }
+
     fn path_of(&self, name: &str) -> String {
         if self.path.is_empty() {
             String::from(name)
         } else {
-            format!("{}.{name}", self.path)
+            format!("{}.{name}", self.path())
         }
     }
 
@@ -292,7 +302,7 @@ impl<'a> Members<'a> {
         Error::bad(&self.path_of(name), reason)
     }
 
-    fn get(&self, name: &str) -> Result<&'a Value, Error> {
+    fn get(&self, name: &str) -> Result<&'a Tree<S>, Error> {
         self.value
             .get(name)
             .ok_or_else(|| self.bad(name, "missing"))
@@ -302,26 +312,26 @@ impl<'a> Members<'a> {
         &self,
         name: &str,
         want: &str,
-        f: impl FnOnce(&'a Value) -> Option<T>,
+        f: impl FnOnce(&'a Tree<S>) -> Option<T>,
     ) -> Result<T, Error> {
         let v = self.get(name)?;
         f(v).ok_or_else(|| self.bad(name, format!("must be {want}, not {}", v.type_name())))
     }
 
     fn string(&self, name: &str) -> Result<&'a str, Error> {
-        self.typed(name, "a string", Value::as_str)
+        self.typed(name, "a string", Tree::as_str)
     }
 
     fn boolean(&self, name: &str) -> Result<bool, Error> {
-        self.typed(name, "a boolean", Value::as_bool)
+        self.typed(name, "a boolean", Tree::as_bool)
     }
 
-    fn object(&self, name: &str) -> Result<&'a [(String, Value)], Error> {
-        self.typed(name, "an object", Value::as_object)
+    fn object(&self, name: &str) -> Result<&'a [(S, Tree<S>)], Error> {
+        self.typed(name, "an object", Tree::as_object)
     }
 
-    fn array(&self, name: &str) -> Result<&'a [Value], Error> {
-        self.typed(name, "an array", Value::as_array)
+    fn array(&self, name: &str) -> Result<&'a [Tree<S>], Error> {
+        self.typed(name, "an array", Tree::as_array)
     }
 
     fn strings(&self, name: &str) -> Result<(), Error> {
@@ -374,15 +384,15 @@ impl<'a> Members<'a> {
         check: impl FnOnce(&Self, &str) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.get(name)? {
-            Value::Null => Ok(()),
+            Tree::Null => Ok(()),
             _ => check(self, name),
         }
     }
 }
 
-fn describe_number(v: &Value) -> &'static str {
+fn describe_number<S: Deref<Target = str>>(v: &Tree<S>) -> &'static str {
     match v {
-        Value::Number(_) => "a fraction",
+        Tree::Number(_) => "a fraction",
         other => other.type_name(),
     }
 }

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use ed25519_dalek::Signature;
 use sha2::{Digest, Sha256};
 
-use crate::json::{self, Profile, Value};
+use crate::json::{self, Borrowed, Value};
 use crate::keys::{Hash, Key, KeySet, KeyStatus};
 use crate::receipt::{self, Header};
 use crate::{Error, b64, jcs};
@@ -79,11 +79,10 @@ pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, E
     let (receipt, header, receipt_hash, key) = check(bytes, keysets)?;
     let key = key.clone();
     let payload = match receipt {
-        Value::Object(members) => members
+        Borrowed::Object(members) => members
             .into_iter()
             .find(|(k, _)| k == "payload")
-            .map(|(_, v)| v)
-            .unwrap_or(Value::Null),
+            .map_or(Value::Null, |(_, v)| v.into_owned()),
         _ => Value::Null,
     };
     Ok(Verified {
@@ -96,8 +95,11 @@ pub fn verify_receipt_in(bytes: &[u8], keysets: &[KeySet]) -> Result<Verified, E
 
 /// Every check of section 7; returns the parsed receipt, its header, its
 /// hash and the key that signed it.
-fn check<'k>(bytes: &[u8], keysets: &'k [KeySet]) -> Result<(Value, Header, Hash, &'k Key), Error> {
-    let receipt = json::parse(bytes, Profile::Receipt)?;
+fn check<'b, 'k>(
+    bytes: &'b [u8],
+    keysets: &'k [KeySet],
+) -> Result<(Borrowed<'b>, Header, Hash, &'k Key), Error> {
+    let (receipt, canonical) = json::parse_receipt(bytes)?;
     let payload = receipt::check_envelope(&receipt)?;
     let (header, sig) = receipt::check_shape(&receipt, payload)?;
     let keys = keysets
@@ -113,11 +115,18 @@ fn check<'k>(bytes: &[u8], keysets: &'k [KeySet]) -> Result<(Value, Header, Hash
     })?;
     let sig_bytes =
         b64::decode::<64>(sig).map_err(|e| Error::BadSignatureEncoding { reason: e.reason() })?;
-    // The signing input in one buffer: the context, LF, then JCS(payload).
+    // The signing input in one buffer: the context, LF, then JCS(payload),
+    // which is the payload's own text when the parser found it canonical.
     let mut input = Vec::with_capacity(RECEIPT_CONTEXT.len() + 1 + bytes.len());
     input.extend_from_slice(RECEIPT_CONTEXT);
     input.push(b'\n');
-    jcs::write(payload, &mut input);
+    match canonical {
+        Some(span) => {
+            input.extend_from_slice(&bytes[span]);
+            debug_assert_eq!(input[RECEIPT_CONTEXT.len() + 1..], jcs::to_vec(payload));
+        }
+        None => jcs::write(payload, &mut input),
+    }
     let canonical = &input[RECEIPT_CONTEXT.len() + 1..];
     let signature = Signature::from_bytes(&sig_bytes);
     key.verifying_key

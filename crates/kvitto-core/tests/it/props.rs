@@ -69,6 +69,22 @@ fn arb_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Whether `v` holds what the parser does not try to prove canonical: a
+/// string (or member name) that JCS writes with an escape, or a number
+/// other than an integer of at most 15 digits.
+fn judged_conservatively(v: &Value) -> bool {
+    let escaped = |s: &str| s.chars().any(|c| c < ' ' || c == '"' || c == '\\');
+    match v {
+        Value::String(s) => escaped(s),
+        Value::Number(n) => n.fract() != 0.0 || n.abs() >= 1e15,
+        Value::Array(items) => items.iter().any(judged_conservatively),
+        Value::Object(members) => members
+            .iter()
+            .any(|(k, v)| escaped(k) || judged_conservatively(v)),
+        Value::Null | Value::Bool(_) => false,
+    }
+}
+
 /// A tiny deterministic RNG so one proptest seed drives every rendering choice.
 struct Rng(u64);
 
@@ -801,6 +817,39 @@ fn reference_ids(bytes: &[u8]) -> Option<(Option<String>, Option<String>)> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The verifier signs over a payload's own text when the parser calls it
+    /// canonical: that text must then be exactly what JCS writes. And a
+    /// payload in its canonical form is called canonical unless it holds what
+    /// the parser judges conservatively (an escape, a number other than a
+    /// short integer).
+    #[test]
+    fn a_payload_called_canonical_is_its_own_jcs(v in arb_value(), seed in any::<u64>(), canonical in any::<bool>()) {
+        let rendered = render(&v, seed);
+        let body = if canonical {
+            jcs::canonicalize(&rendered).expect("rendered JSON canonicalizes")
+        } else {
+            rendered
+        };
+        let mut text = b"{\"payload\":".to_vec();
+        text.extend_from_slice(&body);
+        text.extend_from_slice(b",\"sig\":\"\"}");
+        // Numbers past 2^53 are outside the receipt profile.
+        if let Ok((tree, span)) = json::parse_receipt(&text) {
+            let want = jcs::to_vec(tree.get("payload").expect("the payload member"));
+            match span {
+                Some(span) => prop_assert_eq!(
+                    String::from_utf8_lossy(&text[span]),
+                    String::from_utf8_lossy(&want)
+                ),
+                None => prop_assert!(
+                    !canonical || judged_conservatively(&v),
+                    "canonical payload not recognised: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+            }
+        }
+    }
 
     #[test]
     fn canonicalization_is_idempotent(v in arb_value(), seed in any::<u64>()) {
