@@ -42,11 +42,8 @@ pub fn write<S: Deref<Target = str>>(value: &Tree<S>, out: &mut Vec<u8>) {
         Tree::Object(members) => {
             // Receipts written by an issuer are usually canonical already:
             // then the members need no sorting (and no allocation).
-            let in_order = members
-                .windows(2)
-                .all(|w| utf16_cmp(&w[0].0, &w[1].0) == Ordering::Less);
             out.push(b'{');
-            if in_order {
+            if in_order(members) {
                 write_members(members.iter(), out);
             } else {
                 let mut sorted: Vec<&(S, Tree<S>)> = members.iter().collect();
@@ -70,6 +67,14 @@ fn write_members<'a, S: Deref<Target = str> + 'a>(
         out.push(b':');
         write(value, out);
     }
+}
+
+/// Whether object members are in the order RFC 8785 writes them: names
+/// strictly increasing by UTF-16 code units (so none repeats).
+pub(crate) fn in_order<S: Deref<Target = str>, V>(members: &[(S, V)]) -> bool {
+    members
+        .windows(2)
+        .all(|w| utf16_cmp(&w[0].0, &w[1].0) == Ordering::Less)
 }
 
 /// Order two strings by their UTF-16 code units, as RFC 8785 sorts members.

@@ -455,13 +455,12 @@ impl<'a, S: Text<'a>> Parser<'a, S> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.depth -= 1;
+                    // Members in canonical order cannot repeat; any
+                    // others are a departure and may.
                     let members = &self.members[base..];
-                    check_duplicates(members)?;
-                    let in_order = members
-                        .windows(2)
-                        .all(|w| crate::jcs::utf16_cmp(&w[0].0, &w[1].0).is_lt());
-                    if !in_order {
+                    if !crate::jcs::in_order(members) {
                         self.departures += 1;
+                        check_duplicates(members)?;
                     }
                     return Ok(Tree::Object(self.members.drain(base..).collect()));
                 }
@@ -652,10 +651,6 @@ fn check_duplicates<S: Deref<Target = str>, V>(members: &[(S, V)]) -> Result<(),
         path: String::new(),
         name: shown(name).into_owned(),
     };
-    // Strictly increasing names (as in canonical JSON) cannot repeat.
-    if members.windows(2).all(|w| *w[0].0 < *w[1].0) {
-        return Ok(());
-    }
     if members.len() <= 16 {
         for (i, (a, _)) in members.iter().enumerate() {
             if members[i + 1..].iter().any(|(b, _)| **a == **b) {

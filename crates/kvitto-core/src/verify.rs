@@ -99,7 +99,7 @@ fn check<'b, 'k>(
     bytes: &'b [u8],
     keysets: &'k [KeySet],
 ) -> Result<(Borrowed<'b>, Header, Hash, &'k Key), Error> {
-    let (receipt, canonical) = json::parse_receipt(bytes)?;
+    let (receipt, as_written) = json::parse_receipt(bytes)?;
     let payload = receipt::check_envelope(&receipt)?;
     let (header, sig) = receipt::check_shape(&receipt, payload)?;
     let keys = keysets
@@ -120,7 +120,7 @@ fn check<'b, 'k>(
     let mut input = Vec::with_capacity(RECEIPT_CONTEXT.len() + 1 + bytes.len());
     input.extend_from_slice(RECEIPT_CONTEXT);
     input.push(b'\n');
-    match canonical {
+    match as_written {
         Some(span) => {
             input.extend_from_slice(&bytes[span]);
             debug_assert_eq!(input[RECEIPT_CONTEXT.len() + 1..], jcs::to_vec(payload));
