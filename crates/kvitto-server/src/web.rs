@@ -104,6 +104,12 @@ async fn serve(root: Arc<Option<PathBuf>>, file: String) -> Response {
         return not_found(&file);
     };
     let read = tokio::task::spawn_blocking(move || read_inside(&root, &path)).await;
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::Internal {
+            message: format!("reading the page's {file:?}: {e}"),
+        }
+        .into_response()
+    };
     match read {
         Ok(Ok(bytes)) => {
             let mut headers = HeaderMap::new();
@@ -113,14 +119,8 @@ async fn serve(root: Arc<Option<PathBuf>>, file: String) -> Response {
             (StatusCode::OK, headers, bytes).into_response()
         }
         Ok(Err(e)) if e.kind() != ErrorKind::PermissionDenied => not_found(&file),
-        Ok(Err(e)) => Error::Internal {
-            message: format!("reading the page's {file:?}: {e}"),
-        }
-        .into_response(),
-        Err(e) => Error::Internal {
-            message: format!("reading the page's {file:?}: {e}"),
-        }
-        .into_response(),
+        Ok(Err(e)) => failed(&e),
+        Err(e) => failed(&e),
     }
 }
 
