@@ -603,7 +603,6 @@ def part_path(dest: str) -> str:
     return dest + ".part"
 
 
-
 def _grant_body(members: Mapping[str, Any]) -> Dict[str, Any]:
     """The JSON body of an authorization or a bundle: members given as None
     left out, each of the others in its wire form."""
@@ -623,6 +622,7 @@ def _grant_body(members: Mapping[str, Any]) -> Dict[str, Any]:
             value = dict(value)
         body[name] = value
     return body
+
 
 class Configured:
     """What ``Client`` and ``AsyncClient`` show of their configuration: read
